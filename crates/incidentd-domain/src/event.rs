@@ -1,0 +1,107 @@
+//! Events: the only thing that changes an incident, the unit of the durable
+//! log, and what watchers receive. Stored as JSON; new variants and optional
+//! fields may be added, existing ones never change meaning.
+
+use crate::model::{DataLoss, EntryKind, IncidentId, Role, Severity, Status, UpdateFields, UpdateKind};
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    Declared {
+        id: IncidentId,
+        number: u64,
+        title: String,
+        team: String,
+        services: Vec<String>,
+        summary: String,
+        severity: Severity,
+        /// No severity was given: the playbook defaulted it up.
+        severity_unclear: bool,
+        drill: bool,
+    },
+    Acknowledged,
+    SeverityChanged {
+        from: Severity,
+        to: Severity,
+        reason: String,
+    },
+    RoleAssigned {
+        role: Role,
+        person: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        track: Option<String>,
+    },
+    /// Commander or comms lead hand-over: one event naming both people.
+    RoleHandedOver {
+        role: Role,
+        from: String,
+        to: String,
+    },
+    SmeTrackChanged {
+        person: String,
+        from: String,
+        to: String,
+    },
+    RoleUnassigned {
+        role: Role,
+        person: String,
+    },
+    /// Forward, backward (recorded as such) or to/from `Resolved`.
+    StatusChanged {
+        from: Status,
+        to: Status,
+        note: String,
+    },
+    ImpactChanged {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        impact: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        customer_impact_percent: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        data_loss: Option<DataLoss>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        regulatory: Option<bool>,
+    },
+    EntryAdded {
+        kind: EntryKind,
+        text: String,
+    },
+    /// The rendered text is stored: a template change never rewrites history.
+    UpdatePosted {
+        kind: UpdateKind,
+        fields: UpdateFields,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next_update_at: Option<Timestamp>,
+        rendered: String,
+    },
+}
+
+impl EventKind {
+    /// Stable short name, used in metrics, logs and the watch stream.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::Declared { .. } => "declared",
+            EventKind::Acknowledged => "acknowledged",
+            EventKind::SeverityChanged { .. } => "severity_changed",
+            EventKind::RoleAssigned { .. } => "role_assigned",
+            EventKind::RoleHandedOver { .. } => "role_handed_over",
+            EventKind::SmeTrackChanged { .. } => "sme_track_changed",
+            EventKind::RoleUnassigned { .. } => "role_unassigned",
+            EventKind::StatusChanged { .. } => "status_changed",
+            EventKind::ImpactChanged { .. } => "impact_changed",
+            EventKind::EntryAdded { .. } => "entry_added",
+            EventKind::UpdatePosted { .. } => "update_posted",
+        }
+    }
+}

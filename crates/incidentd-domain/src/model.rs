@@ -1,0 +1,241 @@
+//! Incident state: closed enums and the aggregate that `apply` builds.
+
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Incident identifier: a ULID, so ids sort by declaration time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct IncidentId(pub ulid::Ulid);
+
+impl IncidentId {
+    pub fn to_bytes(self) -> [u8; 16] {
+        self.0.to_bytes()
+    }
+    pub fn from_bytes(b: [u8; 16]) -> Self {
+        IncidentId(ulid::Ulid::from_bytes(b))
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        ulid::Ulid::from_string(s).ok().map(IncidentId)
+    }
+}
+
+impl fmt::Display for IncidentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Severity decides the response (DESIGN.md §2). Ordered: `Sev1` is the worst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+pub enum Severity {
+    #[default]
+    Sev1,
+    Sev2,
+    Sev3,
+    Sev4,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 4] = [Severity::Sev1, Severity::Sev2, Severity::Sev3, Severity::Sev4];
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SEV-{}", self.index() + 1)
+    }
+}
+
+/// Status lifecycle; the order of the variants is the forward direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+pub enum Status {
+    #[default]
+    Investigating,
+    Identified,
+    Mitigating,
+    Resolved,
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Status::Investigating => "Investigating",
+            Status::Identified => "Identified",
+            Status::Mitigating => "Mitigating",
+            Status::Resolved => "Resolved",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Role {
+    Commander,
+    CommsLead,
+    Sme,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Commander => "incident commander",
+            Role::CommsLead => "communications lead",
+            Role::Sme => "subject matter expert",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum UpdateKind {
+    Internal,
+    Customer,
+    Executive,
+}
+
+impl fmt::Display for UpdateKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            UpdateKind::Internal => "internal",
+            UpdateKind::Customer => "customer-facing",
+            UpdateKind::Executive => "executive",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum DataLoss {
+    #[default]
+    None,
+    Possible,
+    Confirmed,
+}
+
+impl fmt::Display for DataLoss {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DataLoss::None => "none",
+            DataLoss::Possible => "possible",
+            DataLoss::Confirmed => "confirmed",
+        })
+    }
+}
+
+/// Kinds of timeline entries. The first four are written by people; `System`
+/// entries are generated from events (declaration, severity changes, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EntryKind {
+    Note,
+    Finding,
+    Action,
+    Decision,
+    System,
+}
+
+/// A subject matter expert on an investigation track.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sme {
+    pub person: String,
+    pub track: String,
+    pub assigned_at: Timestamp,
+    /// Last finding this SME recorded (report-back cadence, issue 3).
+    pub last_report_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Roster {
+    pub commander: Option<String>,
+    pub comms_lead: Option<String>,
+    pub smes: Vec<Sme>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    /// 1-based position in the incident's timeline.
+    pub seq: u64,
+    /// Version of the event that produced the entry.
+    pub version: u64,
+    pub at: Timestamp,
+    pub kind: EntryKind,
+    pub author: Option<String>,
+    pub text: String,
+}
+
+/// Typed template fields of an update, as the comms lead typed them.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct UpdateFields {
+    pub status_text: Option<String>,
+    pub impact: Option<String>,
+    pub current_theory: Option<String>,
+    pub next_steps: Option<String>,
+    /// Seconds until the next update; defaults to the severity's cadence.
+    pub next_update_in_secs: Option<u64>,
+    pub customer_symptom: Option<String>,
+    pub business_impact: Option<String>,
+    pub estimated_resolution: Option<String>,
+}
+
+/// A posted update: fields plus the text rendered from the playbook template.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Update {
+    /// 1-based position among the incident's updates.
+    pub seq: u64,
+    pub version: u64,
+    pub kind: UpdateKind,
+    pub at: Timestamp,
+    pub author: Option<String>,
+    pub fields: UpdateFields,
+    pub next_update_at: Option<Timestamp>,
+    pub rendered: String,
+}
+
+/// The incident aggregate. `version == 0` means "not declared yet".
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Incident {
+    pub id: IncidentId,
+    pub number: u64,
+    pub title: String,
+    pub team: String,
+    pub services: Vec<String>,
+    pub summary: String,
+    pub severity: Severity,
+    pub status: Status,
+    pub drill: bool,
+    pub roster: Roster,
+    pub impact: String,
+    pub customer_impact_percent: Option<u32>,
+    pub data_loss: DataLoss,
+    pub regulatory: bool,
+    pub declared_at: Timestamp,
+    /// When the current severity was set (escalation clocks start here).
+    pub severity_set_at: Timestamp,
+    pub acknowledged_at: Option<Timestamp>,
+    pub acknowledged_by: Option<String>,
+    pub mitigated_at: Option<Timestamp>,
+    pub resolved_at: Option<Timestamp>,
+    pub last_internal_update_at: Option<Timestamp>,
+    /// When the last internal update promised the next one.
+    pub promised_next_update_at: Option<Timestamp>,
+    pub timeline: Vec<TimelineEntry>,
+    pub updates: Vec<Update>,
+    pub version: u64,
+    pub last_event_at: Timestamp,
+}
+
+impl Incident {
+    pub fn is_declared(&self) -> bool {
+        self.version > 0
+    }
+
+    pub fn is_resolved(&self) -> bool {
+        self.status == Status::Resolved
+    }
+
+    /// Human-friendly reference, e.g. `INC-42`.
+    pub fn reference(&self) -> String {
+        format!("INC-{}", self.number)
+    }
+}

@@ -1,0 +1,160 @@
+//! Property tests: for any command sequence the invariants hold, and
+//! replaying the persisted (JSON round-tripped) events rebuilds exactly the
+//! live state.
+
+use incidentd_domain::*;
+use proptest::prelude::*;
+
+const PEOPLE: [&str; 4] = ["alice", "bob", "carol", "dave"];
+
+fn person() -> impl Strategy<Value = String> {
+    prop::sample::select(&PEOPLE[..]).prop_map(str::to_string)
+}
+
+fn severity() -> impl Strategy<Value = Severity> {
+    prop::sample::select(&Severity::ALL[..])
+}
+
+fn status() -> impl Strategy<Value = Status> {
+    prop::sample::select(
+        &[
+            Status::Investigating,
+            Status::Identified,
+            Status::Mitigating,
+            Status::Resolved,
+        ][..],
+    )
+}
+
+fn role() -> impl Strategy<Value = Role> {
+    prop::sample::select(&[Role::Commander, Role::CommsLead, Role::Sme][..])
+}
+
+fn text() -> impl Strategy<Value = String> {
+    prop::sample::select(&["", " ", "db failover", "cache", "x"][..]).prop_map(str::to_string)
+}
+
+fn action() -> impl Strategy<Value = Action> {
+    prop_oneof![
+        Just(Action::Acknowledge),
+        (severity(), text()).prop_map(|(severity, reason)| Action::SetSeverity { severity, reason }),
+        (role(), person(), prop::option::of(text())).prop_map(|(role, person, track)| Action::AssignRole {
+            role,
+            person,
+            track
+        }),
+        (role(), person()).prop_map(|(role, person)| Action::UnassignRole { role, person }),
+        (status(), text()).prop_map(|(status, note)| Action::SetStatus { status, note }),
+        text().prop_map(|note| Action::Resolve { note }),
+        (prop::option::of(text()), prop::option::of(0u32..150), any::<bool>()).prop_map(|(impact, pct, reg)| {
+            Action::SetImpact {
+                impact,
+                customer_impact_percent: pct,
+                data_loss: Some(DataLoss::Possible),
+                regulatory: Some(reg),
+            }
+        }),
+        (
+            prop::sample::select(&[EntryKind::Note, EntryKind::Finding, EntryKind::System][..]),
+            text()
+        )
+            .prop_map(|(kind, text)| Action::AddEntry { kind, text }),
+        (
+            prop::sample::select(&[UpdateKind::Internal, UpdateKind::Customer, UpdateKind::Executive][..]),
+            prop::option::of(text()),
+            prop::option::of(text()),
+            prop::option::of(text()),
+        )
+            .prop_map(|(kind, a, b, c)| Action::PostUpdate {
+                kind,
+                fields: UpdateFields {
+                    current_theory: a,
+                    customer_symptom: b,
+                    business_impact: c,
+                    ..Default::default()
+                }
+            }),
+    ]
+}
+
+fn check_invariants(s: &Incident, events_so_far: u64) {
+    assert_eq!(s.version, events_so_far, "version counts events");
+    let smes: Vec<&str> = s.roster.smes.iter().map(|x| x.person.as_str()).collect();
+    let mut dedup = smes.clone();
+    dedup.sort();
+    dedup.dedup();
+    assert_eq!(dedup.len(), smes.len(), "an SME appears once");
+    assert!(
+        s.roster.smes.iter().all(|x| !x.track.trim().is_empty()),
+        "every SME has a track"
+    );
+    assert_eq!(
+        s.resolved_at.is_some(),
+        s.status == Status::Resolved,
+        "resolved_at iff resolved"
+    );
+    if s.status >= Status::Mitigating {
+        assert!(s.mitigated_at.is_some(), "mitigated_at once mitigating");
+    }
+    for (i, e) in s.timeline.iter().enumerate() {
+        assert_eq!(e.seq, i as u64 + 1, "timeline seq contiguous");
+        assert!(e.version <= s.version && e.version >= 1);
+    }
+    assert!(
+        s.timeline
+            .windows(2)
+            .all(|w| w[0].version <= w[1].version && w[0].at <= w[1].at)
+    );
+    if let Some(p) = s.customer_impact_percent {
+        assert!(p <= 100);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+    #[test]
+    fn invariants_hold_and_replay_equals_live(
+        declared_sev in prop::option::of(severity()),
+        steps in prop::collection::vec((action(), prop::option::of(person()), 0i64..600_000), 0..60),
+    ) {
+        let policy = Policy::playbook();
+        let mut now = Timestamp(1_795_729_200_000);
+        let mut live = Incident::default();
+        let mut log: Vec<String> = Vec::new();
+        let declare = Command {
+            by: Some("alice".into()),
+            action: Action::Declare {
+                id: IncidentId(ulid::Ulid::from_parts(1, 7)),
+                number: 1,
+                title: "payments down".into(),
+                team: "payments".into(),
+                services: vec!["payments-api".into()],
+                severity: declared_sev,
+                summary: String::new(),
+                commander: None,
+                drill: false,
+            },
+        };
+        let all = std::iter::once((declare, 0)).chain(
+            steps.into_iter().map(|(action, by, dt)| (Command { by, action }, dt)),
+        );
+        for (cmd, dt) in all {
+            now = Timestamp(now.0 + dt);
+            let ctx = Ctx { now, policy: &policy, directory: &OpenDirectory };
+            let before = live.clone();
+            match decide(&live, &cmd, &ctx) {
+                Ok(events) => {
+                    for e in &events {
+                        apply(&mut live, e);
+                        log.push(serde_json::to_string(e).unwrap());
+                    }
+                }
+                Err(_) => prop_assert_eq!(&live, &before, "an error changes nothing"),
+            }
+            check_invariants(&live, log.len() as u64);
+        }
+        let events: Vec<Event> = log.iter().map(|j| serde_json::from_str(j).unwrap()).collect();
+        let replayed = replay(&events);
+        prop_assert_eq!(replayed, live);
+    }
+}
