@@ -2,7 +2,8 @@
 //! rules. Defaults are the playbook's (DESIGN.md §2); the org config may
 //! override any of them per org or per team.
 
-use crate::model::{DataLoss, Severity, Status};
+use crate::model::{DataLoss, Incident, Severity, Status};
+use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -125,6 +126,22 @@ impl Policy {
 
     pub fn for_severity(&self, sev: Severity) -> &SeverityPolicy {
         &self.severities[sev.index()]
+    }
+}
+
+impl Policy {
+    /// When the next internal update is due: the time the last internal
+    /// update promised, or one cadence period after declaration if none was
+    /// posted yet. `None` when the severity has no cadence or it is resolved.
+    pub fn next_update_due(&self, s: &Incident) -> Option<Timestamp> {
+        if s.is_resolved() {
+            return None;
+        }
+        let cadence = self.for_severity(s.severity).update_every?;
+        match s.last_internal_update_at {
+            Some(last) => Some(s.promised_next_update_at.unwrap_or_else(|| last.plus(cadence))),
+            None => Some(s.declared_at.plus(cadence)),
+        }
     }
 }
 

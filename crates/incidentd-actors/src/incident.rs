@@ -1,0 +1,288 @@
+//! `IncidentActor`: one per live incident. It owns the incident's state and
+//! serialises every command for it: decide → persist (durable) → apply →
+//! reply → publish. Domain errors go back through the reply port; returning
+//! `Err` from `handle` would mean "this actor must stop".
+
+use crate::codec::{self, Reply};
+use crate::error::{Error, Result};
+use crate::shared::{Published, Shared};
+use crate::supervisor::SupervisorMsg;
+use incidentd_domain::{Command, Ctx, Incident, IncidentId, apply, decide};
+use incidentd_store::{Record, Snapshot};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use std::sync::Arc;
+
+/// What shape of answer a mutating call wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyKind {
+    Incident,
+    Entry,
+    Update,
+}
+
+#[allow(clippy::large_enum_variant)] // commands are moved once; boxing would only add an allocation
+pub enum IncidentMsg {
+    Execute {
+        cmd: Command,
+        request_id: Option<String>,
+        kind: ReplyKind,
+        reply: RpcReplyPort<Result<Reply>>,
+    },
+    /// The full state, timeline included.
+    Get { reply: RpcReplyPort<Result<Arc<Incident>>> },
+    /// Current version, for a gap-free watch hand-over.
+    Version { reply: RpcReplyPort<Result<u64>> },
+    /// Test hook: panic inside the handler (exercises supervision/restart).
+    #[doc(hidden)]
+    Panic,
+}
+
+/// How the actor starts.
+pub enum Start {
+    /// Recovered state (startup) or a fresh, undeclared one (declaration).
+    State(Box<Incident>),
+    /// Load snapshot + tail from the store (rehydration, restart after a crash).
+    Load,
+}
+
+pub struct IncidentArgs {
+    pub id: IncidentId,
+    pub start: Start,
+    pub shared: Arc<Shared>,
+    pub supervisor: ActorRef<SupervisorMsg>,
+}
+
+pub struct IncidentActor;
+
+pub struct IncidentState {
+    id: IncidentId,
+    incident: Incident,
+    shared: Arc<Shared>,
+    supervisor: ActorRef<SupervisorMsg>,
+    snapshot_version: u64,
+    last_offset: u64,
+    retiring: bool,
+}
+
+/// Rebuilds an incident from what the store holds for it.
+pub fn rebuild(rec: &incidentd_store::RecoveredIncident) -> Result<Incident> {
+    let mut state = match &rec.snapshot {
+        Some(s) => codec::decode_snapshot(&s.state)?,
+        None => Incident::default(),
+    };
+    for (version, payload) in &rec.tail {
+        if *version != state.version + 1 {
+            return Err(Error::Internal(format!(
+                "incident log has a gap: expected version {}, found {version}",
+                state.version + 1
+            )));
+        }
+        let event = codec::decode_event(payload)?;
+        apply(&mut state, &event);
+    }
+    Ok(state)
+}
+
+impl Actor for IncidentActor {
+    type Msg = IncidentMsg;
+    type State = IncidentState;
+    type Arguments = IncidentArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        args: IncidentArgs,
+    ) -> std::result::Result<IncidentState, ActorProcessingErr> {
+        let incident = match args.start {
+            Start::State(s) => *s,
+            Start::Load => {
+                let rec = args.shared.store.load_incident(args.id.to_bytes()).await?;
+                match rec {
+                    Some(rec) => rebuild(&rec)?,
+                    None => Incident::default(),
+                }
+            }
+        };
+        args.shared
+            .counters
+            .actors_spawned
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(IncidentState {
+            id: args.id,
+            snapshot_version: incident.version,
+            incident,
+            shared: args.shared,
+            supervisor: args.supervisor,
+            last_offset: 0,
+            retiring: false,
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: IncidentMsg,
+        st: &mut IncidentState,
+    ) -> std::result::Result<(), ActorProcessingErr> {
+        match msg {
+            IncidentMsg::Execute {
+                cmd,
+                request_id,
+                kind,
+                reply,
+            } => {
+                let result = st.execute(cmd, request_id, kind).await;
+                let _ = reply.send(result);
+                if !st.incident.is_declared() {
+                    // The declaration was refused or not persisted: this actor owns nothing.
+                    myself.stop(None);
+                    return Ok(());
+                }
+                if st.incident.is_resolved() && !st.retiring {
+                    // Resolved incidents need no actor: ask the supervisor to retire this one.
+                    st.retiring = true;
+                    st.save_snapshot();
+                    let _ = st.supervisor.cast(SupervisorMsg::Retire {
+                        id: st.id,
+                        actor: myself.get_id(),
+                    });
+                }
+            }
+            IncidentMsg::Get { reply } => {
+                let _ = reply.send(st.declared().map(|s| Arc::new(s.clone())));
+            }
+            IncidentMsg::Version { reply } => {
+                let _ = reply.send(st.declared().map(|s| s.version));
+            }
+            IncidentMsg::Panic => panic!("incident actor {} asked to panic (test hook)", st.id),
+        }
+        Ok(())
+    }
+}
+
+impl IncidentState {
+    fn declared(&self) -> Result<&Incident> {
+        if self.incident.is_declared() {
+            Ok(&self.incident)
+        } else {
+            Err(Error::IncidentNotFound(self.id.to_string()))
+        }
+    }
+
+    async fn execute(&mut self, cmd: Command, request_id: Option<String>, kind: ReplyKind) -> Result<Reply> {
+        let idem_key = request_id.map(|r| idempotency_key(&self.id, &cmd, &r));
+        if let Some(key) = &idem_key
+            && let Some(bytes) = self.shared.store.get_idempotent(key).await?
+        {
+            return codec::decode_reply(&bytes);
+        }
+        let events = {
+            let org = self.shared.org();
+            let policy = org.policy(&team_of(&self.incident, &cmd));
+            let ctx = Ctx {
+                now: self.shared.clock.now(),
+                policy: &policy,
+                directory: &*org,
+            };
+            decide(&self.incident, &cmd, &ctx)?
+        };
+        if events.is_empty() {
+            return Ok(reply_for(&self.incident, kind));
+        }
+        let mut next = self.incident.clone();
+        let mut records = Vec::with_capacity(events.len() + 1);
+        let mut encoded = Vec::with_capacity(events.len());
+        for e in &events {
+            apply(&mut next, e);
+            let payload = codec::encode_event(e);
+            encoded.push(payload.clone());
+            records.push(Record::Event {
+                incident: self.id.to_bytes(),
+                version: next.version,
+                payload,
+            });
+        }
+        let answer = reply_for(&next, kind);
+        if let Some(key) = idem_key {
+            records.push(Record::Idempotency {
+                key,
+                response: codec::encode_reply(&answer),
+            });
+        }
+        // The durability point: returns after fdatasync (group commit).
+        self.last_offset = self.shared.store.append(records).await?;
+        let first_version = self.incident.version + 1;
+        self.incident = next;
+        self.shared
+            .counters
+            .events_persisted
+            .fetch_add(events.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        self.publish(first_version, events, encoded);
+        if self.incident.version - self.snapshot_version >= self.shared.snapshot_every {
+            self.save_snapshot();
+        }
+        Ok(answer)
+    }
+
+    fn publish(&self, first_version: u64, events: Vec<incidentd_domain::Event>, encoded: Vec<Vec<u8>>) {
+        let summary = Arc::new(codec::summary_of(&self.incident));
+        let _ = self.supervisor.cast(SupervisorMsg::Changed {
+            summary: summary.clone(),
+        });
+        for (i, (event, bytes)) in events.into_iter().zip(encoded).enumerate() {
+            let published = Published {
+                incident: self.id,
+                version: first_version + i as u64,
+                event,
+                json: Arc::from(codec::event_json(&bytes)),
+                summary: summary.clone(),
+            };
+            // No receivers is fine: nobody is watching.
+            let _ = self.shared.feed.send(Arc::new(published));
+        }
+    }
+
+    fn save_snapshot(&mut self) {
+        if self.incident.version == self.snapshot_version {
+            return;
+        }
+        self.snapshot_version = self.incident.version;
+        self.shared.store.save_snapshot(
+            self.id.to_bytes(),
+            Snapshot {
+                version: self.incident.version,
+                log_offset: self.last_offset,
+                state: codec::encode_snapshot(&self.incident),
+            },
+        );
+    }
+}
+
+/// The team whose policy applies: the incident's, or the declaring team's.
+fn team_of(state: &Incident, cmd: &Command) -> String {
+    match &cmd.action {
+        incidentd_domain::Action::Declare { team, .. } => team.clone(),
+        _ => state.team.clone(),
+    }
+}
+
+fn idempotency_key(id: &IncidentId, cmd: &Command, request_id: &str) -> String {
+    match cmd.action {
+        incidentd_domain::Action::Declare { .. } => format!("declare/{request_id}"),
+        _ => format!("{id}/{request_id}"),
+    }
+}
+
+pub fn reply_for(state: &Incident, kind: ReplyKind) -> Reply {
+    match kind {
+        ReplyKind::Incident => Reply::Incident(Box::new(codec::summary_of(state))),
+        ReplyKind::Entry => match state.timeline.last() {
+            Some(e) => Reply::Entry(e.clone()),
+            None => Reply::Incident(Box::new(codec::summary_of(state))),
+        },
+        ReplyKind::Update => match state.updates.last() {
+            Some(u) => Reply::Update(Box::new(u.clone())),
+            None => Reply::Incident(Box::new(codec::summary_of(state))),
+        },
+    }
+}

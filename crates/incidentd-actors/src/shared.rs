@@ -1,0 +1,97 @@
+//! What every actor shares: the store, the org view, the event feed, the
+//! clock and counters. Read-only or internally synchronised; no actor state
+//! lives here.
+
+use incidentd_domain::{Directory, Event, Incident, IncidentId, Policy, Timestamp};
+use incidentd_store::Store;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use tokio::sync::broadcast;
+
+/// The organisation as the actors need it: who exists, and the policy of a team.
+/// Implemented over the org config by the server; swappable on reload.
+pub trait OrgView: Directory + Send + Sync + 'static {
+    fn policy(&self, team: &str) -> Arc<Policy>;
+}
+
+/// Wall-clock time derived from tokio's clock, so a paused test clock drives it.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    base_wall_ms: i64,
+    base: tokio::time::Instant,
+}
+
+impl Clock {
+    /// Anchors tokio's monotonic clock to the system wall clock, now.
+    pub fn system() -> Clock {
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        Clock::anchored(Timestamp(wall))
+    }
+
+    /// Anchors tokio's clock to a given wall time (tests).
+    pub fn anchored(at: Timestamp) -> Clock {
+        Clock {
+            base_wall_ms: at.0,
+            base: tokio::time::Instant::now(),
+        }
+    }
+
+    pub fn now(&self) -> Timestamp {
+        Timestamp(self.base_wall_ms + self.base.elapsed().as_millis() as i64)
+    }
+
+    /// The tokio instant at which wall time `t` is reached.
+    pub fn instant_at(&self, t: Timestamp) -> tokio::time::Instant {
+        let ms = u64::try_from(t.0 - self.base_wall_ms).unwrap_or(0);
+        self.base + std::time::Duration::from_millis(ms)
+    }
+}
+
+/// One persisted event, as published to watchers after it is durable.
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub incident: IncidentId,
+    pub version: u64,
+    pub event: Event,
+    /// The stored JSON of the event.
+    pub json: Arc<str>,
+    /// The incident after the event, without timeline (for filtering).
+    pub summary: Arc<Incident>,
+}
+
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub actor_restarts: AtomicU64,
+    pub actors_spawned: AtomicU64,
+    pub actors_retired: AtomicU64,
+    pub events_persisted: AtomicU64,
+}
+
+pub struct Shared {
+    pub store: Store,
+    pub org: std::sync::RwLock<Arc<dyn OrgView>>,
+    pub feed: broadcast::Sender<Arc<Published>>,
+    pub clock: Clock,
+    pub counters: Counters,
+    /// Snapshot an incident every this many events (and on resolution).
+    pub snapshot_every: u64,
+}
+
+impl Shared {
+    pub fn org(&self) -> Arc<dyn OrgView> {
+        match self.org.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub fn set_org(&self, org: Arc<dyn OrgView>) {
+        match self.org.write() {
+            Ok(mut g) => *g = org,
+            Err(poisoned) => *poisoned.into_inner() = org,
+        }
+    }
+}

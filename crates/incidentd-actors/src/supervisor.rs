@@ -1,0 +1,412 @@
+//! `IncidentSupervisor`: spawns one linked `IncidentActor` per live incident,
+//! is the registry from incident id to `ActorRef` (owned state, no shared
+//! map), restarts a crashed actor from the store, retires actors of resolved
+//! incidents and rehydrates them on demand. It also keeps the summary of
+//! every incident for listing.
+//!
+//! Messages for an incident whose actor is starting, retiring or restarting
+//! are queued here and forwarded once exactly one actor owns the incident:
+//! two actors never hold the same incident.
+
+use crate::codec::{self, Reply};
+use crate::error::{Error, Result};
+use crate::incident::{IncidentActor, IncidentArgs, IncidentMsg, ReplyKind, Start};
+use crate::shared::Shared;
+use incidentd_domain::{Action, Command, Incident, IncidentId, Severity, Status};
+use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// Filters of `ListIncidents` / `WatchIncidents`.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub team: Option<String>,
+    pub status: Vec<Status>,
+    pub severity: Vec<Severity>,
+    pub active_only: bool,
+    pub drill: Option<bool>,
+}
+
+impl Filter {
+    pub fn matches(&self, s: &Incident) -> bool {
+        self.team.as_ref().is_none_or(|t| *t == s.team)
+            && (self.status.is_empty() || self.status.contains(&s.status))
+            && (self.severity.is_empty() || self.severity.contains(&s.severity))
+            && (!self.active_only || !s.is_resolved())
+            && self.drill.is_none_or(|d| d == s.drill)
+    }
+}
+
+pub struct Page {
+    pub incidents: Vec<Arc<Incident>>,
+    /// Id of the last incident returned, when more may follow.
+    pub next: Option<IncidentId>,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct LiveStats {
+    pub live_by_severity: [u64; 4],
+    pub live_actors: u64,
+    pub incidents_total: u64,
+}
+
+pub enum SupervisorMsg {
+    /// Declare a new incident (`cmd.action` is `Declare` with id/number left for the supervisor to fill).
+    Declare {
+        cmd: Command,
+        request_id: Option<String>,
+        reply: RpcReplyPort<Result<Reply>>,
+    },
+    /// Deliver a message to an incident's actor, rehydrating it if needed.
+    Route {
+        id: IncidentId,
+        msg: IncidentMsg,
+    },
+    /// From an actor: its incident changed.
+    Changed {
+        summary: Arc<Incident>,
+    },
+    /// From an actor of a resolved incident: it may stop.
+    Retire {
+        id: IncidentId,
+        actor: ActorId,
+    },
+    List {
+        filter: Filter,
+        after: Option<IncidentId>,
+        limit: usize,
+        reply: RpcReplyPort<Page>,
+    },
+    Stats {
+        reply: RpcReplyPort<LiveStats>,
+    },
+}
+
+enum Slot {
+    Live(ActorRef<IncidentMsg>),
+    /// Stopping (retired or crashed) or starting; messages wait here.
+    Waiting(Vec<IncidentMsg>),
+}
+
+pub struct SupervisorArgs {
+    pub shared: Arc<Shared>,
+    /// Recovered incidents (all of them; live ones get an actor).
+    pub recovered: Vec<Incident>,
+}
+
+pub struct IncidentSupervisor;
+
+pub struct SupervisorState {
+    shared: Arc<Shared>,
+    slots: HashMap<IncidentId, Slot>,
+    by_actor: HashMap<ActorId, IncidentId>,
+    summaries: BTreeMap<IncidentId, Arc<Incident>>,
+    next_number: u64,
+    /// Declarations in flight or done by this process: request id → incident.
+    declared_requests: HashMap<String, IncidentId>,
+}
+
+impl Actor for IncidentSupervisor {
+    type Msg = SupervisorMsg;
+    type State = SupervisorState;
+    type Arguments = SupervisorArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: SupervisorArgs,
+    ) -> std::result::Result<SupervisorState, ActorProcessingErr> {
+        let mut st = SupervisorState {
+            shared: args.shared,
+            slots: HashMap::new(),
+            by_actor: HashMap::new(),
+            summaries: BTreeMap::new(),
+            next_number: 1,
+            declared_requests: HashMap::new(),
+        };
+        for incident in args.recovered {
+            if !incident.is_declared() {
+                continue;
+            }
+            st.next_number = st.next_number.max(incident.number + 1);
+            st.summaries.insert(incident.id, Arc::new(codec::summary_of(&incident)));
+            if !incident.is_resolved() {
+                let id = incident.id;
+                let actor = st.spawn(&myself, id, Start::State(Box::new(incident))).await?;
+                st.slots.insert(id, Slot::Live(actor));
+            }
+        }
+        Ok(st)
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: SupervisorMsg,
+        st: &mut SupervisorState,
+    ) -> std::result::Result<(), ActorProcessingErr> {
+        match msg {
+            SupervisorMsg::Declare { cmd, request_id, reply } => st.declare(&myself, cmd, request_id, reply).await,
+            SupervisorMsg::Route { id, msg } => st.route(&myself, id, msg).await,
+            SupervisorMsg::Changed { summary } => {
+                st.summaries.insert(summary.id, summary);
+            }
+            SupervisorMsg::Retire { id, actor } => {
+                if let Some(Slot::Live(a)) = st.slots.get(&id)
+                    && a.get_id() == actor
+                {
+                    // New messages wait until the old actor has processed its queue and stopped.
+                    let _ = a.drain();
+                    st.slots.insert(id, Slot::Waiting(Vec::new()));
+                }
+            }
+            SupervisorMsg::List {
+                filter,
+                after,
+                limit,
+                reply,
+            } => {
+                let mut incidents = Vec::with_capacity(limit.min(1000));
+                let mut next = None;
+                let range = match after {
+                    Some(a) => st.summaries.range(..a),
+                    None => st.summaries.range(..),
+                };
+                for (id, s) in range.rev() {
+                    if !filter.matches(s) {
+                        continue;
+                    }
+                    if incidents.len() == limit {
+                        next = incidents.last().map(|i: &Arc<Incident>| i.id);
+                        break;
+                    }
+                    let _ = id;
+                    incidents.push(s.clone());
+                }
+                let _ = reply.send(Page { incidents, next });
+            }
+            SupervisorMsg::Stats { reply } => {
+                let mut stats = LiveStats {
+                    incidents_total: st.summaries.len() as u64,
+                    ..Default::default()
+                };
+                for s in st.summaries.values().filter(|s| !s.is_resolved()) {
+                    stats.live_by_severity[s.severity.index()] += 1;
+                }
+                stats.live_actors = st.slots.values().filter(|s| matches!(s, Slot::Live(_))).count() as u64;
+                let _ = reply.send(stats);
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        event: SupervisionEvent,
+        st: &mut SupervisorState,
+    ) -> std::result::Result<(), ActorProcessingErr> {
+        match event {
+            SupervisionEvent::ActorTerminated(cell, _, _) => st.ended(&myself, &cell, false).await,
+            SupervisionEvent::ActorFailed(cell, err) => {
+                tracing::error!(actor = %cell.get_id(), error = %err, "incident actor failed; restarting from the store");
+                st.ended(&myself, &cell, true).await
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+impl SupervisorState {
+    async fn spawn(
+        &mut self,
+        myself: &ActorRef<SupervisorMsg>,
+        id: IncidentId,
+        start: Start,
+    ) -> std::result::Result<ActorRef<IncidentMsg>, ActorProcessingErr> {
+        let args = IncidentArgs {
+            id,
+            start,
+            shared: self.shared.clone(),
+            supervisor: myself.clone(),
+        };
+        let (actor, _) = Actor::spawn_linked(None, IncidentActor, args, myself.get_cell()).await?;
+        self.by_actor.insert(actor.get_id(), id);
+        Ok(actor)
+    }
+
+    async fn declare(
+        &mut self,
+        myself: &ActorRef<SupervisorMsg>,
+        mut cmd: Command,
+        request_id: Option<String>,
+        reply: RpcReplyPort<Result<Reply>>,
+    ) {
+        if let Some(rid) = &request_id {
+            // A retry of a declaration goes to the incident it created, which answers from the store.
+            let known = match self.declared_requests.get(rid) {
+                Some(id) => Some(*id),
+                None => match self.shared.store.get_idempotent(&format!("declare/{rid}")).await {
+                    Ok(Some(bytes)) => match codec::decode_reply(&bytes) {
+                        Ok(first) => {
+                            let _ = reply.send(Ok(first));
+                            return;
+                        }
+                        Err(e) => {
+                            let _ = reply.send(Err(e));
+                            return;
+                        }
+                    },
+                    Ok(None) => None,
+                    Err(e) => {
+                        let _ = reply.send(Err(e.into()));
+                        return;
+                    }
+                },
+            };
+            if let Some(id) = known {
+                let msg = IncidentMsg::Execute {
+                    cmd,
+                    request_id,
+                    kind: ReplyKind::Incident,
+                    reply,
+                };
+                self.route(myself, id, msg).await;
+                return;
+            }
+        }
+        let id = IncidentId(ulid::Ulid::generate());
+        if let Action::Declare {
+            id: slot_id, number, ..
+        } = &mut cmd.action
+        {
+            *slot_id = id;
+            *number = self.next_number;
+        }
+        // Validate before spawning anything: a refused declaration leaves no trace.
+        if let Err(e) = self.validate_declaration(&cmd) {
+            let _ = reply.send(Err(e.into()));
+            return;
+        }
+        self.next_number += 1;
+        match self.spawn(myself, id, Start::State(Box::default())).await {
+            Ok(actor) => {
+                if let Some(rid) = &request_id {
+                    if self.declared_requests.len() > 100_000 {
+                        self.declared_requests.clear();
+                    }
+                    self.declared_requests.insert(rid.clone(), id);
+                }
+                let _ = actor.cast(IncidentMsg::Execute {
+                    cmd,
+                    request_id,
+                    kind: ReplyKind::Incident,
+                    reply,
+                });
+                self.slots.insert(id, Slot::Live(actor));
+            }
+            Err(e) => {
+                let _ = reply.send(Err(Error::Internal(format!("could not start incident actor: {e}"))));
+            }
+        }
+    }
+
+    fn validate_declaration(&self, cmd: &Command) -> std::result::Result<(), incidentd_domain::DomainError> {
+        let org = self.shared.org();
+        let team = match &cmd.action {
+            Action::Declare { team, .. } => team.as_str(),
+            _ => "",
+        };
+        let policy = org.policy(team);
+        let ctx = incidentd_domain::Ctx {
+            now: self.shared.clock.now(),
+            policy: &policy,
+            directory: &*org,
+        };
+        incidentd_domain::decide(&Incident::default(), cmd, &ctx).map(|_| ())
+    }
+
+    async fn route(&mut self, myself: &ActorRef<SupervisorMsg>, id: IncidentId, msg: IncidentMsg) {
+        match self.slots.get_mut(&id) {
+            Some(Slot::Live(actor)) => {
+                if let Err(e) = actor.cast(msg) {
+                    tracing::warn!(incident_id = %id, error = %e, "incident actor gone while routing");
+                }
+            }
+            Some(Slot::Waiting(queue)) => queue.push(msg),
+            None => {
+                if !self.summaries.contains_key(&id) {
+                    fail(msg, Error::IncidentNotFound(id.to_string()));
+                    return;
+                }
+                // A retired (resolved) incident: rehydrate it from the store.
+                match self.spawn(myself, id, Start::Load).await {
+                    Ok(actor) => {
+                        let _ = actor.cast(msg);
+                        self.slots.insert(id, Slot::Live(actor));
+                    }
+                    Err(e) => fail(msg, Error::Internal(format!("could not load incident: {e}"))),
+                }
+            }
+        }
+    }
+
+    /// An incident actor stopped (retired) or failed (panicked).
+    async fn ended(&mut self, myself: &ActorRef<SupervisorMsg>, cell: &ActorCell, failed: bool) {
+        let Some(id) = self.by_actor.remove(&cell.get_id()) else {
+            return;
+        };
+        let queued = match self.slots.remove(&id) {
+            Some(Slot::Waiting(q)) => q,
+            Some(Slot::Live(a)) if a.get_id() != cell.get_id() => {
+                // A newer actor already owns the incident.
+                self.slots.insert(id, Slot::Live(a));
+                return;
+            }
+            _ => Vec::new(),
+        };
+        if failed {
+            self.shared.counters.actor_restarts.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.shared.counters.actors_retired.fetch_add(1, Ordering::Relaxed);
+        }
+        let live = self.summaries.get(&id).is_some_and(|s| !s.is_resolved());
+        if !failed && queued.is_empty() && !live {
+            return;
+        }
+        if failed && !self.summaries.contains_key(&id) && queued.is_empty() {
+            return;
+        }
+        match self.spawn(myself, id, Start::Load).await {
+            Ok(actor) => {
+                for m in queued {
+                    let _ = actor.cast(m);
+                }
+                self.slots.insert(id, Slot::Live(actor));
+            }
+            Err(e) => {
+                tracing::error!(incident_id = %id, error = %e, "could not restart incident actor");
+                for m in queued {
+                    fail(m, Error::Internal(format!("could not restart incident actor: {e}")));
+                }
+            }
+        }
+    }
+}
+
+fn fail(msg: IncidentMsg, err: Error) {
+    match msg {
+        IncidentMsg::Execute { reply, .. } => {
+            let _ = reply.send(Err(err));
+        }
+        IncidentMsg::Get { reply } => {
+            let _ = reply.send(Err(err));
+        }
+        IncidentMsg::Version { reply } => {
+            let _ = reply.send(Err(err));
+        }
+        IncidentMsg::Panic => {}
+    }
+}

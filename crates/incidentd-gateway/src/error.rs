@@ -1,0 +1,51 @@
+//! The one place errors become gRPC statuses and HTTP status codes
+//! (API.md "Errors"). Messages name the offending field.
+
+use incidentd_actors::Error;
+use incidentd_domain::ErrorKind;
+use tonic::{Code, Status};
+
+pub fn code_of(e: &Error) -> Code {
+    match e {
+        Error::Domain(d) => match d.kind {
+            ErrorKind::InvalidArgument => Code::InvalidArgument,
+            ErrorKind::NotFound => Code::NotFound,
+            ErrorKind::FailedPrecondition => Code::FailedPrecondition,
+        },
+        Error::IncidentNotFound(_) => Code::NotFound,
+        Error::Storage(_) | Error::ShuttingDown => Code::Unavailable,
+        Error::Overloaded(_) => Code::ResourceExhausted,
+        Error::Internal(_) => Code::Internal,
+    }
+}
+
+pub fn status(e: Error) -> Status {
+    let code = code_of(&e);
+    let msg = match &e {
+        Error::IncidentNotFound(id) => format!("id: incident {id} not found"),
+        other => other.to_string(),
+    };
+    Status::new(code, msg)
+}
+
+/// HTTP status for a gRPC code (for the HTTP endpoints that share the core).
+pub fn http_status(code: Code) -> u16 {
+    match code {
+        Code::Ok => 200,
+        Code::InvalidArgument | Code::OutOfRange => 400,
+        Code::Unauthenticated => 401,
+        Code::PermissionDenied => 403,
+        Code::NotFound => 404,
+        Code::AlreadyExists | Code::FailedPrecondition | Code::Aborted => 409,
+        Code::ResourceExhausted => 429,
+        Code::Unimplemented => 501,
+        Code::Unavailable => 503,
+        Code::DeadlineExceeded => 504,
+        _ => 500,
+    }
+}
+
+/// A bad request field: `INVALID_ARGUMENT` naming it.
+pub fn invalid(field: &str, msg: impl std::fmt::Display) -> Status {
+    Status::invalid_argument(format!("{field}: {msg}"))
+}

@@ -1,0 +1,60 @@
+//! Assembles the gRPC server: health, reflection (v1 and v1alpha) and the
+//! incident service, served until the shutdown future completes, then
+//! drained (in-flight calls finish).
+
+use crate::grpc::IncidentApi;
+use crate::metrics::RpcMetrics;
+use incidentd_actors::Handle;
+use incidentd_proto::v1::incident_service_server::IncidentServiceServer;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tonic_health::server::HealthReporter;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+pub async fn serve_grpc(
+    listener: TcpListener,
+    handle: Handle,
+    rpc: Arc<RpcMetrics>,
+    health: (
+        HealthReporter,
+        tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
+    ),
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<(), BoxError> {
+    let (reporter, health_service) = health;
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(incidentd_proto::v1::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(incidentd_proto::v1::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+    let api = IncidentServiceServer::new(IncidentApi::new(handle, rpc, stop.clone()));
+    let mut stopped = stop;
+    let shutdown = async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    };
+    reporter.set_serving::<IncidentServiceServer<IncidentApi>>().await;
+    reporter
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(api)
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await?;
+    Ok(())
+}
+
+/// Marks every service NOT_SERVING (first step of a graceful shutdown).
+pub async fn set_not_serving(reporter: &HealthReporter) {
+    reporter.set_not_serving::<IncidentServiceServer<IncidentApi>>().await;
+    reporter
+        .set_service_status("", tonic_health::ServingStatus::NotServing)
+        .await;
+}

@@ -1,0 +1,16 @@
+//! Generates Rust from `proto/incident/v1/*.proto` with a vendored protoc,
+//! plus a file descriptor set for server reflection.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let protoc = protoc_bin_vendored::protoc_bin_path()?;
+    // SAFETY: build scripts are single-threaded; nothing else reads the environment concurrently.
+    unsafe { std::env::set_var("PROTOC", protoc) };
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    let files = ["incident/v1/incident.proto"].map(|f| root.join(f));
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
+    tonic_prost_build::configure()
+        .file_descriptor_set_path(out.join("incident_v1_descriptor.bin"))
+        .compile_protos(&files, std::slice::from_ref(&root))?;
+    println!("cargo:rerun-if-changed={}", root.display());
+    Ok(())
+}

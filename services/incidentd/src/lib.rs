@@ -1,0 +1,262 @@
+//! The incidentd server, assembled: load and validate the org config, bind
+//! the listeners, serve HTTP at once (so `/readyz` answers "not ready"
+//! during recovery), recover every incident from the store, then serve gRPC.
+//! On shutdown: health NOT_SERVING, stop accepting, drain in-flight calls,
+//! stop the actors, final store flush.
+
+pub mod org;
+pub mod telemetry;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use incidentd_actors::{Handle, Options as ActorOptions};
+use incidentd_config::OrgConfig;
+use incidentd_gateway::{HttpState, RpcMetrics};
+use incidentd_store::{Store, StoreConfig};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "incidentd",
+    version,
+    about = "Incident command service: gRPC + HTTP over a durable event log."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub cmd: Option<Cmd>,
+    /// Data directory (event log + sled snapshots); created if missing.
+    #[arg(long, env = "INCIDENTD_DATA_DIR", default_value = "./data", global = true)]
+    pub data_dir: PathBuf,
+    /// gRPC listen address.
+    #[arg(
+        long,
+        env = "INCIDENTD_GRPC_LISTEN",
+        default_value = "127.0.0.1:50051",
+        global = true
+    )]
+    pub grpc_listen: SocketAddr,
+    /// HTTP listen address (health, readiness, metrics).
+    #[arg(long, env = "INCIDENTD_HTTP_LISTEN", default_value = "127.0.0.1:8080", global = true)]
+    pub http_listen: SocketAddr,
+    /// Org config file (TOML); the built-in demo org when absent.
+    #[arg(long, env = "INCIDENTD_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Local development mode: no tokens; refuses non-loopback listen addresses.
+    #[arg(long, env = "INCIDENTD_DEV", global = true)]
+    pub dev: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Run the server (the default).
+    Serve,
+    /// Print the built-in demo org config.
+    DemoConfig,
+}
+
+impl Cli {
+    pub fn options(&self) -> Options {
+        Options {
+            data_dir: self.data_dir.clone(),
+            grpc_listen: self.grpc_listen,
+            http_listen: self.http_listen,
+            dev: self.dev,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub data_dir: PathBuf,
+    pub grpc_listen: SocketAddr,
+    pub http_listen: SocketAddr,
+    pub dev: bool,
+}
+
+/// Loads and validates the org config (or the demo org).
+pub fn load_org(path: Option<&Path>) -> anyhow::Result<OrgConfig> {
+    match path {
+        Some(p) => OrgConfig::load(p).with_context(|| format!("config {}", p.display())),
+        None => Ok(OrgConfig::demo()),
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {},
+                    _ = term.recv() => {},
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+/// What `serve` reports once recovery is done and calls are taken.
+#[derive(Clone)]
+pub struct Ready {
+    pub http: SocketAddr,
+    pub grpc: SocketAddr,
+    pub incidents: usize,
+    pub live: usize,
+    /// Store open (log scan) + rebuilding state and spawning actors.
+    pub recovery: Duration,
+    /// The store, for its statistics (benchmarks).
+    pub store: Store,
+}
+
+/// Binds the listeners of `opts`, then serves until `shutdown` resolves.
+pub async fn run(
+    opts: Options,
+    config: OrgConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    if opts.dev && !(opts.grpc_listen.ip().is_loopback() && opts.http_listen.ip().is_loopback()) {
+        bail!(
+            "--dev (no tokens) only listens on loopback addresses; got {} and {}",
+            opts.grpc_listen,
+            opts.http_listen
+        );
+    }
+    let http_listener = TcpListener::bind(opts.http_listen)
+        .await
+        .with_context(|| format!("cannot listen for HTTP on {}", opts.http_listen))?;
+    let grpc_listener = TcpListener::bind(opts.grpc_listen)
+        .await
+        .with_context(|| format!("cannot listen for gRPC on {}", opts.grpc_listen))?;
+    // Tests and scripts read these lines to find the ports.
+    println!("incidentd http listening on {}", http_listener.local_addr()?);
+    println!("incidentd grpc listening on {}", grpc_listener.local_addr()?);
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<Ready>();
+    let announce = async move {
+        if let Ok(r) = ready_rx.await {
+            println!("incidentd ready ({} incidents, {} live)", r.incidents, r.live);
+        }
+    };
+    let (result, ()) = tokio::join!(
+        serve(
+            http_listener,
+            grpc_listener,
+            &opts.data_dir,
+            config,
+            shutdown,
+            Some(ready_tx)
+        ),
+        announce
+    );
+    result
+}
+
+/// Serves on already-bound listeners (the binary, benchmarks, tests).
+pub async fn serve(
+    http_listener: TcpListener,
+    grpc_listener: TcpListener,
+    data_dir: &Path,
+    config: OrgConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_ready: Option<tokio::sync::oneshot::Sender<Ready>>,
+) -> anyhow::Result<()> {
+    let org: Arc<org::Org> = Arc::new(org::Org::new(config));
+    let http_addr = http_listener.local_addr()?;
+    let grpc_addr = grpc_listener.local_addr()?;
+    let http_state = HttpState {
+        rpc: Arc::new(RpcMetrics::default()),
+        ..Default::default()
+    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let http = {
+        let app = incidentd_gateway::router(http_state.clone());
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let _ = axum::serve(http_listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await;
+        })
+    };
+
+    // Recovery: every live incident is back before we report ready.
+    let dir = data_dir.to_path_buf();
+    let (store, recovery) = tokio::task::spawn_blocking(move || {
+        Store::open(StoreConfig {
+            dir,
+            snapshot_flush_every: Duration::from_secs(1),
+        })
+    })
+    .await
+    .context("store recovery panicked")?
+    .with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
+    let log_bytes = recovery.log_bytes;
+    let (handle, recovered) = Handle::start(store.clone(), recovery, org.clone(), ActorOptions::default())
+        .await
+        .context("cannot start incident actors")?;
+    let total = recovered.store + recovered.rebuild_and_spawn;
+    tracing::info!(
+        incidents = recovered.incidents,
+        live = recovered.live,
+        log_bytes,
+        store_ms = recovered.store.as_millis() as u64,
+        actors_ms = recovered.rebuild_and_spawn.as_millis() as u64,
+        "recovered"
+    );
+    let _ = http_state.recovery_seconds.set(total.as_secs_f64());
+    let _ = http_state.handle.set(handle.clone());
+
+    let health = tonic_health::server::health_reporter();
+    let reporter = health.0.clone();
+    let grpc = {
+        let stop = stop_rx.clone();
+        let handle = handle.clone();
+        let rpc = http_state.rpc.clone();
+        tokio::spawn(async move { incidentd_gateway::serve_grpc(grpc_listener, handle, rpc, health, stop).await })
+    };
+    http_state.ready.store(true, Ordering::Release);
+    if let Some(tx) = on_ready {
+        let _ = tx.send(Ready {
+            http: http_addr,
+            grpc: grpc_addr,
+            incidents: recovered.incidents,
+            live: recovered.live,
+            recovery: total,
+            store: store.clone(),
+        });
+    }
+    shutdown.await;
+    tracing::info!("shutdown requested: draining");
+    http_state.ready.store(false, Ordering::Release);
+    incidentd_gateway::set_not_serving(&reporter).await;
+    let _ = stop_tx.send(true);
+    // Drain in-flight calls, but never hang shutdown on a client that will not leave.
+    let grpc = tokio::time::timeout(Duration::from_secs(10), grpc);
+    match grpc
+        .await
+        .unwrap_or_else(|_| Ok(Err("drain timed out after 10 s".into())))
+    {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "grpc server error"),
+        Err(e) => tracing::error!(error = %e, "grpc server task failed"),
+    }
+    let _ = http.await;
+    handle.shutdown().await;
+    store.close().await.context("final store flush")?;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,6 @@
+//! One test binary for every end-to-end test: each starts the real
+//! `incidentd` binary on `127.0.0.1:0` with its own data dir.
+
+mod bad_input;
+mod playbook;
+mod support;
