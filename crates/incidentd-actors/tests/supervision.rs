@@ -1,0 +1,177 @@
+//! Supervision: a panicking incident actor is restarted from the store with
+//! nothing acknowledged lost; resolved incidents' actors retire and come back
+//! on demand; a restart of the whole process recovers every incident.
+
+use incidentd_actors::{Clock, Error, Filter, Handle, Options, OrgView};
+use incidentd_domain::{Action, Command, EntryKind, OpenDirectory, Policy, Status, Timestamp};
+use incidentd_store::{Store, StoreConfig};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+struct Everyone;
+
+impl incidentd_domain::Directory for Everyone {
+    fn has_team(&self, id: &str) -> bool {
+        OpenDirectory.has_team(id)
+    }
+    fn has_person(&self, id: &str) -> bool {
+        OpenDirectory.has_person(id)
+    }
+    fn has_service(&self, id: &str) -> bool {
+        OpenDirectory.has_service(id)
+    }
+}
+
+impl OrgView for Everyone {
+    fn policy(&self, _team: &str) -> Arc<Policy> {
+        Arc::new(Policy::playbook())
+    }
+}
+
+async fn start(dir: &std::path::Path) -> (Handle, Store) {
+    let (store, recovery) = Store::open(StoreConfig {
+        dir: dir.to_path_buf(),
+        snapshot_flush_every: Duration::from_secs(1),
+    })
+    .unwrap();
+    let opts = Options {
+        clock: Clock::anchored(Timestamp(1_795_729_200_000)),
+        snapshot_every: 4,
+    };
+    let (handle, _) = Handle::start(store.clone(), recovery, Arc::new(Everyone), opts)
+        .await
+        .unwrap();
+    (handle, store)
+}
+
+fn declare(title: &str) -> Command {
+    Command {
+        by: Some("alice".into()),
+        action: Action::Declare {
+            id: Default::default(),
+            number: 0,
+            title: title.into(),
+            team: "payments".into(),
+            services: vec![],
+            severity: None,
+            summary: String::new(),
+            commander: None,
+            drill: false,
+        },
+    }
+}
+
+fn note(text: &str) -> Command {
+    Command {
+        by: Some("bob".into()),
+        action: Action::AddEntry {
+            kind: EntryKind::Note,
+            text: text.into(),
+        },
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn panicking_actor_is_restarted_from_the_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (handle, store) = start(tmp.path()).await;
+    let inc = handle.declare(declare("db down"), None).await.unwrap();
+    for i in 0..6 {
+        handle
+            .execute_entry(inc.id, note(&format!("note {i}")), None)
+            .await
+            .unwrap();
+    }
+    let before = handle.get(inc.id).await.unwrap();
+    assert_eq!(before.version, 7);
+
+    handle.crash_actor(inc.id);
+    // The next call waits in the supervisor until the replacement owns the incident.
+    let after = loop {
+        match handle.get(inc.id).await {
+            Ok(s) => break s,
+            Err(Error::Internal(_)) => continue, // the call that raced the panic
+            Err(e) => panic!("unexpected error {e}"),
+        }
+    };
+    assert_eq!(
+        *after, *before,
+        "state rebuilt from snapshot + log equals the live state"
+    );
+    assert_eq!(handle.counters().actor_restarts.load(Ordering::Relaxed), 1);
+    let e = handle.execute_entry(inc.id, note("after restart"), None).await.unwrap();
+    assert_eq!(e.version, 8);
+    handle.shutdown().await;
+    store.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resolved_actors_retire_and_rehydrate_on_demand() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (handle, store) = start(tmp.path()).await;
+    let inc = handle
+        .declare(declare("api errors"), Some("req-1".into()))
+        .await
+        .unwrap();
+    let resolve = Command {
+        by: Some("alice".into()),
+        action: Action::Resolve { note: "fixed".into() },
+    };
+    let resolved = handle.execute_incident(inc.id, resolve, None).await.unwrap();
+    assert_eq!(resolved.status, Status::Resolved);
+
+    // Wait until the supervisor has retired the actor (its stats say so).
+    loop {
+        if handle.stats().await.unwrap().live_actors == 0 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(handle.counters().actors_retired.load(Ordering::Relaxed), 1);
+
+    // Reads and writes rehydrate it from the store.
+    let s = handle.get(inc.id).await.unwrap();
+    assert_eq!(s.version, resolved.version);
+    let reopen = Command {
+        by: Some("alice".into()),
+        action: Action::SetStatus {
+            status: Status::Investigating,
+            note: "came back".into(),
+        },
+    };
+    let reopened = handle.execute_incident(inc.id, reopen, None).await.unwrap();
+    assert_eq!(reopened.status, Status::Investigating);
+    assert_eq!(reopened.version, resolved.version + 1);
+
+    // A retried declaration answers the first result.
+    let again = handle
+        .declare(declare("api errors"), Some("req-1".into()))
+        .await
+        .unwrap();
+    assert_eq!(again.id, inc.id);
+    assert_eq!(again.version, inc.version);
+
+    handle.shutdown().await;
+    store.close().await.unwrap();
+    drop(handle);
+    drop(store);
+
+    // A new process recovers everything, idempotency included.
+    let (handle, store) = start(tmp.path()).await;
+    let page = handle.list(Filter::default(), None, 10).await.unwrap();
+    assert_eq!(page.incidents.len(), 1);
+    assert_eq!(page.incidents[0].version, reopened.version);
+    let again = handle
+        .declare(declare("api errors"), Some("req-1".into()))
+        .await
+        .unwrap();
+    assert_eq!(again.id, inc.id);
+    assert_eq!(
+        handle.stats().await.unwrap().live_actors,
+        1,
+        "reopened incident is live again"
+    );
+    handle.shutdown().await;
+    store.close().await.unwrap();
+}
