@@ -189,30 +189,44 @@ impl IncidentState {
         if events.is_empty() {
             return Ok(reply_for(&self.incident, kind));
         }
-        let mut next = self.incident.clone();
+        let first_version = self.incident.version + 1;
         let mut records = Vec::with_capacity(events.len() + 1);
         let mut encoded = Vec::with_capacity(events.len());
-        for e in &events {
-            apply(&mut next, e);
+        for (i, e) in events.iter().enumerate() {
             let payload = codec::encode_event(e);
             encoded.push(payload.clone());
             records.push(Record::Event {
                 incident: self.id.to_bytes(),
-                version: next.version,
+                version: first_version + i as u64,
                 payload,
             });
         }
-        let answer = reply_for(&next, kind);
-        if let Some(key) = idem_key {
-            records.push(Record::Idempotency {
-                key,
-                response: codec::encode_reply(&answer),
-            });
-        }
-        // The durability point: returns after fdatasync (group commit).
-        self.last_offset = self.shared.store.append(records).await?;
-        let first_version = self.incident.version + 1;
-        self.incident = next;
+        let answer = match idem_key {
+            // The stored answer must exist before the append, so work on a copy.
+            Some(key) => {
+                let mut next = self.incident.clone();
+                for e in &events {
+                    apply(&mut next, e);
+                }
+                let answer = reply_for(&next, kind);
+                records.push(Record::Idempotency {
+                    key,
+                    response: codec::encode_reply(&answer),
+                });
+                self.last_offset = self.shared.store.append(records).await?;
+                self.incident = next;
+                answer
+            }
+            // Without a request id: persist (the durability point: returns after fdatasync),
+            // then apply in place (no copy of the state).
+            None => {
+                self.last_offset = self.shared.store.append(records).await?;
+                for e in &events {
+                    apply(&mut self.incident, e);
+                }
+                reply_for(&self.incident, kind)
+            }
+        };
         self.shared
             .counters
             .events_persisted
