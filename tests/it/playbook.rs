@@ -349,16 +349,42 @@ async fn playbook_story_survives_kill_9() {
 async fn health_readiness_and_metrics_over_http() {
     let tmp = tempfile::tempdir().unwrap();
     let config = write_config(tmp.path(), TEST_CONFIG);
-    let server = Server::start(&tmp.path().join("data"), &config).await;
+    // An unreachable OTLP collector must not hurt the server (nothing listens on port 9).
+    let otel = [("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")];
+    let server = Server::start_with_env(&tmp.path().join("data"), &config, &otel).await;
     let mut c = server.client().await;
+    // WatchIncidents with a team filter sees only that team's events.
+    let mut feed = c
+        .watch_incidents(req(pb::WatchIncidentsRequest {
+            team: "platform".into(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
     c.declare_incident(req(pb::DeclareIncidentRequest {
-        title: "Search slow".into(),
-        team: "platform".into(),
-        severity: pb::Severity::Sev3 as i32,
+        title: "Card fraud checks slow".into(),
+        team: "payments".into(),
+        severity: pb::Severity::Sev4 as i32,
         ..Default::default()
     }))
     .await
     .unwrap();
+    let platform = c
+        .declare_incident(req(pb::DeclareIncidentRequest {
+            title: "Search slow".into(),
+            team: "platform".into(),
+            severity: pb::Severity::Sev3 as i32,
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let first = feed.next().await.unwrap().unwrap();
+    assert_eq!(
+        (first.incident_id.as_str(), first.version, first.r#type.as_str()),
+        (platform.id.as_str(), 1, "declared")
+    );
     let (code, _) = crate::support::http_get(&server.http, "/healthz").await;
     assert_eq!(code, 200);
     let (code, _) = crate::support::http_get(&server.http, "/readyz").await;
@@ -366,8 +392,8 @@ async fn health_readiness_and_metrics_over_http() {
     let (code, body) = crate::support::http_get(&server.http, "/metrics").await;
     assert_eq!(code, 200);
     for series in [
-        "incidentd_rpc_requests_total{method=\"DeclareIncident\",code=\"OK\"} 1",
-        "incidentd_rpc_duration_seconds_bucket{method=\"DeclareIncident\",le=\"+Inf\"} 1",
+        "incidentd_rpc_requests_total{method=\"DeclareIncident\",code=\"OK\"} 2",
+        "incidentd_rpc_duration_seconds_bucket{method=\"DeclareIncident\",le=\"+Inf\"} 2",
         "incidentd_live_incidents{severity=\"SEV3\"} 1",
         "incidentd_store_flush_seconds_count",
         "incidentd_actor_restarts_total 0",

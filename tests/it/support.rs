@@ -90,6 +90,11 @@ pub struct Server {
 impl Server {
     /// Starts `incidentd` on loopback ephemeral ports and waits until it reports ready.
     pub async fn start(data_dir: &Path, config: &Path) -> Server {
+        Self::start_with_env(data_dir, config, &[]).await
+    }
+
+    /// Like `start`, with extra environment variables for the server.
+    pub async fn start_with_env(data_dir: &Path, config: &Path, env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(workspace_bin("incidentd"))
             .arg("--data-dir")
             .arg(data_dir)
@@ -97,6 +102,7 @@ impl Server {
             .arg(config)
             .args(["--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--dev"])
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
