@@ -418,3 +418,58 @@ async fn health_readiness_and_metrics_over_http() {
     );
     server.kill9().await;
 }
+
+/// Server reflection answers in both versions (grpcurl 1.8 and grpcio speak only v1alpha).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reflection_lists_services_in_v1_and_v1alpha() {
+    use tonic_reflection::pb::{v1, v1alpha};
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_config(tmp.path(), TEST_CONFIG);
+    let server = Server::start(&tmp.path().join("data"), &config).await;
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", server.grpc))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+
+    let mut alpha = v1alpha::server_reflection_client::ServerReflectionClient::new(channel.clone());
+    let request = v1alpha::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(v1alpha::server_reflection_request::MessageRequest::ListServices(
+            String::new(),
+        )),
+    };
+    let mut answers = alpha
+        .server_reflection_info(tokio_stream::iter(vec![request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let answer = answers.next().await.unwrap().unwrap();
+    let Some(v1alpha::server_reflection_response::MessageResponse::ListServicesResponse(list)) =
+        answer.message_response
+    else {
+        panic!("unexpected reflection answer {answer:?}");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    assert!(names.contains(&"incident.v1.IncidentService".to_string()), "{names:?}");
+    assert!(names.contains(&"grpc.health.v1.Health".to_string()), "{names:?}");
+
+    let mut v1c = v1::server_reflection_client::ServerReflectionClient::new(channel);
+    let request = v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(
+            String::new(),
+        )),
+    };
+    let mut answers = v1c
+        .server_reflection_info(tokio_stream::iter(vec![request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let answer = answers.next().await.unwrap().unwrap();
+    assert!(
+        matches!(answer.message_response, Some(v1::server_reflection_response::MessageResponse::ListServicesResponse(ref l)) if l.service.iter().any(|s| s.name == "incident.v1.IncidentService")),
+        "{answer:?}"
+    );
+    server.kill9().await;
+}
