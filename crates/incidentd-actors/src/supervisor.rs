@@ -167,23 +167,24 @@ impl Actor for IncidentSupervisor {
                 limit,
                 reply,
             } => {
-                let mut incidents = Vec::with_capacity(limit.min(1000));
-                let mut next = None;
                 let range = match after {
                     Some(a) => st.summaries.range(..a),
                     None => st.summaries.range(..),
                 };
-                for (id, s) in range.rev() {
-                    if !filter.matches(s) {
-                        continue;
-                    }
-                    if incidents.len() == limit {
-                        next = incidents.last().map(|i: &Arc<Incident>| i.id);
-                        break;
-                    }
-                    let _ = id;
-                    incidents.push(s.clone());
-                }
+                // Newest first; one extra match tells whether another page follows.
+                let mut incidents: Vec<Arc<Incident>> = range
+                    .rev()
+                    .map(|(_, s)| s)
+                    .filter(|s| filter.matches(s))
+                    .take(limit + 1)
+                    .cloned()
+                    .collect();
+                let next = if incidents.len() > limit {
+                    incidents.truncate(limit);
+                    incidents.last().map(|i| i.id)
+                } else {
+                    None
+                };
                 let _ = reply.send(Page { incidents, next });
             }
             SupervisorMsg::Stats { reply } => {

@@ -28,23 +28,6 @@ pub fn status(e: Error) -> Status {
     Status::new(code, msg)
 }
 
-/// HTTP status for a gRPC code (for the HTTP endpoints that share the core).
-pub fn http_status(code: Code) -> u16 {
-    match code {
-        Code::Ok => 200,
-        Code::InvalidArgument | Code::OutOfRange => 400,
-        Code::Unauthenticated => 401,
-        Code::PermissionDenied => 403,
-        Code::NotFound => 404,
-        Code::AlreadyExists | Code::FailedPrecondition | Code::Aborted => 409,
-        Code::ResourceExhausted => 429,
-        Code::Unimplemented => 501,
-        Code::Unavailable => 503,
-        Code::DeadlineExceeded => 504,
-        _ => 500,
-    }
-}
-
 /// A bad request field: `INVALID_ARGUMENT` naming it.
 pub fn invalid(field: &str, msg: impl std::fmt::Display) -> Status {
     Status::invalid_argument(format!("{field}: {msg}"))
