@@ -105,6 +105,8 @@ pub struct SupervisorState {
     next_number: u64,
     /// Declarations in flight or done by this process: request id → incident.
     declared_requests: HashMap<String, IncidentId>,
+    /// Monotonic ULIDs: incidents declared in the same millisecond still sort in order.
+    ids: ulid::Generator,
 }
 
 impl Actor for IncidentSupervisor {
@@ -124,6 +126,7 @@ impl Actor for IncidentSupervisor {
             summaries: BTreeMap::new(),
             next_number: 1,
             declared_requests: HashMap::new(),
+            ids: ulid::Generator::new(),
         };
         for incident in args.recovered {
             if !incident.is_declared() {
@@ -278,7 +281,8 @@ impl SupervisorState {
                 return;
             }
         }
-        let id = IncidentId(ulid::Ulid::generate());
+        // Overflow needs 2^80 ids in one millisecond; fall back to a random one.
+        let id = IncidentId(self.ids.generate().unwrap_or_else(|_| ulid::Ulid::generate()));
         if let Action::Declare {
             id: slot_id, number, ..
         } = &mut cmd.action

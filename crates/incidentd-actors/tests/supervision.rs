@@ -172,3 +172,34 @@ async fn resolved_actors_retire_and_rehydrate_on_demand() {
     handle.shutdown().await;
     store.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_pages_newest_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (handle, store) = start(tmp.path()).await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(
+            handle
+                .declare(declare(&format!("incident {i}")), None)
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    let first = handle.list(Filter::default(), None, 2).await.unwrap();
+    let got: Vec<_> = first.incidents.iter().map(|i| i.id).collect();
+    assert_eq!(got, vec![ids[2], ids[1]]);
+    assert_eq!(first.next, Some(ids[1]));
+    let second = handle.list(Filter::default(), first.next, 2).await.unwrap();
+    assert_eq!(second.incidents.iter().map(|i| i.id).collect::<Vec<_>>(), vec![ids[0]]);
+    assert_eq!(second.next, None);
+    let exact = handle.list(Filter::default(), None, 3).await.unwrap();
+    assert_eq!(
+        (exact.incidents.len(), exact.next),
+        (3, None),
+        "no token when nothing follows"
+    );
+    handle.shutdown().await;
+    store.close().await.unwrap();
+}
