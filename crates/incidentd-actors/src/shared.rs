@@ -50,6 +50,34 @@ impl Clock {
     }
 }
 
+/// A one-shot timer: sends `msg` to `to` when wall time `due` comes, on
+/// tokio's clock (so a paused test clock drives it). Dropping it disarms it.
+pub(crate) struct Timer {
+    due: Timestamp,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Timer {
+    pub(crate) fn start<M: ractor::Message>(clock: &Clock, due: Timestamp, to: ractor::ActorRef<M>, msg: M) -> Timer {
+        let at = clock.instant_at(due);
+        let task = tokio::spawn(async move {
+            tokio::time::sleep_until(at).await;
+            let _ = to.cast(msg);
+        });
+        Timer { due, task }
+    }
+
+    pub(crate) fn due(&self) -> Timestamp {
+        self.due
+    }
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// One persisted event, as published to watchers after it is durable.
 #[derive(Debug, Clone)]
 pub struct Published {

@@ -61,6 +61,9 @@ pub enum Action {
     Resolve {
         note: String,
     },
+    /// A deadline may have passed: fire whatever is due at `now` (sent by
+    /// the incident's own timer, never by a client).
+    Tick,
 }
 
 /// Who exists in the organisation. The domain asks; the org config answers.

@@ -14,6 +14,7 @@ pub mod model;
 pub mod policy;
 pub mod template;
 pub mod time;
+pub mod timers;
 
 pub use apply::{apply, replay};
 pub use command::{Action, Command, Directory, OpenDirectory};
