@@ -175,6 +175,10 @@ impl Actor for IncidentActor {
                         action: Action::Tick,
                     };
                     if let Err(e) = st.execute(tick, None, ReplyKind::Incident).await {
+                        if st.shared.store.is_closed() {
+                            // Shutting down: the deadline fires after the next start.
+                            return Ok(());
+                        }
                         tracing::warn!(incident_id = %st.id, error = %e, "firing a deadline failed; retrying");
                         st.arm(&myself, st.shared.clock.now().plus(TICK_RETRY));
                         return Ok(());

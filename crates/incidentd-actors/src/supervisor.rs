@@ -77,6 +77,10 @@ pub enum SupervisorMsg {
     },
     /// The earliest wake-up of a retired incident is due.
     Wake,
+    /// Stop every incident actor (no restarts from here on), then the supervisor.
+    Shutdown {
+        reply: RpcReplyPort<()>,
+    },
     List {
         filter: Filter,
         after: Option<IncidentId>,
@@ -116,6 +120,8 @@ pub struct SupervisorState {
     sleepers: BTreeSet<(Timestamp, IncidentId)>,
     sleeper_at: HashMap<IncidentId, Timestamp>,
     wake_timer: Option<Timer>,
+    /// Shutting down: ended actors are not restarted.
+    stopping: bool,
 }
 
 impl Actor for IncidentSupervisor {
@@ -139,6 +145,7 @@ impl Actor for IncidentSupervisor {
             sleepers: BTreeSet::new(),
             sleeper_at: HashMap::new(),
             wake_timer: None,
+            stopping: false,
         };
         let org = st.shared.org();
         for incident in args.recovered {
@@ -191,6 +198,15 @@ impl Actor for IncidentSupervisor {
                     st.sleep(id, wake_at);
                     st.arm_wake(&myself);
                 }
+            }
+            SupervisorMsg::Shutdown { reply } => {
+                st.stopping = true;
+                st.wake_timer = None;
+                myself
+                    .stop_children_and_wait(None, Some(std::time::Duration::from_secs(10)))
+                    .await;
+                let _ = reply.send(());
+                myself.stop(None);
             }
             SupervisorMsg::Wake => {
                 st.wake_timer = None;
@@ -430,6 +446,9 @@ impl SupervisorState {
         let Some(id) = self.by_actor.remove(&cell.get_id()) else {
             return;
         };
+        if self.stopping {
+            return;
+        }
         let queued = match self.slots.remove(&id) {
             Some(Slot::Waiting(q)) => q,
             Some(Slot::Live(a)) if a.get_id() != cell.get_id() => {

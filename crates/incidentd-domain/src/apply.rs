@@ -67,8 +67,11 @@ pub fn apply(state: &mut Incident, event: &Event) {
             system(state, format!("Acknowledged by {who}"));
         }
         EventKind::SeverityChanged { from, to, reason } => {
+            if to != from {
+                // Clocks that run per severity restart; a confirmation changes nothing.
+                state.severity_set_at = event.at;
+            }
             state.severity = *to;
-            state.severity_set_at = event.at;
             state.severity_confirmed = true;
             let text = match to.cmp(from) {
                 std::cmp::Ordering::Less => format!("Severity upgraded from {from} to {to}: {reason}"),
