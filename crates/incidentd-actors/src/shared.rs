@@ -14,6 +14,28 @@ pub trait OrgView: Directory + Send + Sync + 'static {
     fn policy(&self, team: &str) -> Arc<Policy>;
 }
 
+/// An org that knows every team, person and service, with the playbook
+/// policy: for tests and benchmarks, never for requests.
+pub struct OpenOrg;
+
+impl Directory for OpenOrg {
+    fn has_team(&self, _: &str) -> bool {
+        true
+    }
+    fn has_person(&self, _: &str) -> bool {
+        true
+    }
+    fn has_service(&self, _: &str) -> bool {
+        true
+    }
+}
+
+impl OrgView for OpenOrg {
+    fn policy(&self, _team: &str) -> Arc<Policy> {
+        Arc::new(Policy::playbook())
+    }
+}
+
 /// Wall-clock time derived from tokio's clock, so a paused test clock drives it.
 #[derive(Debug, Clone, Copy)]
 pub struct Clock {

@@ -9,10 +9,9 @@
 //! flight; a task that only yields keeps the runtime busy, so time moves
 //! only when a test calls `advance`.
 
-use incidentd_actors::{Clock, Handle, Options, OrgView, Published};
+use incidentd_actors::{Clock, Handle, OpenOrg, Options, Published};
 use incidentd_domain::{
-    Action, ChecklistItemKind, Command, EntryKind, EventKind, IncidentId, OpenDirectory, Policy, Role, Severity,
-    Timestamp,
+    Action, ChecklistItemKind, Command, EntryKind, EventKind, IncidentId, Policy, Role, Severity, Timestamp,
 };
 use incidentd_store::{Store, StoreConfig};
 use std::path::Path;
@@ -22,26 +21,6 @@ use tokio::sync::broadcast;
 
 const T0: i64 = 1_795_729_200_000;
 const MIN: u64 = 60;
-
-struct Org;
-
-impl incidentd_domain::Directory for Org {
-    fn has_team(&self, id: &str) -> bool {
-        OpenDirectory.has_team(id)
-    }
-    fn has_person(&self, id: &str) -> bool {
-        OpenDirectory.has_person(id)
-    }
-    fn has_service(&self, id: &str) -> bool {
-        OpenDirectory.has_service(id)
-    }
-}
-
-impl OrgView for Org {
-    fn policy(&self, _team: &str) -> Arc<Policy> {
-        Arc::new(Policy::playbook())
-    }
-}
 
 /// Keeps the runtime busy so the paused clock never jumps on its own.
 fn hold_the_clock() -> tokio::task::JoinHandle<()> {
@@ -65,7 +44,7 @@ async fn start(dir: &Path, at: Timestamp) -> (Handle, Store) {
         clock: Clock::anchored(at),
         snapshot_every: 4,
     };
-    let (handle, _) = Handle::start(store.clone(), recovery, Arc::new(Org), opts)
+    let (handle, _) = Handle::start(store.clone(), recovery, Arc::new(OpenOrg), opts)
         .await
         .expect("actors start");
     (handle, store)
