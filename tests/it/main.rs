@@ -4,3 +4,4 @@
 mod bad_input;
 mod playbook;
 mod support;
+mod timers;

@@ -6,8 +6,10 @@
 //! deadline never fires twice, and one that passed while the process was
 //! down fires once, at once, when the actor comes back.
 //!
-//! Repeating reminders (update cadence, SME report-backs) are due one period
-//! after the later of the thing they wait for and the last reminder.
+//! Repeating reminders (update cadence, SME report-backs) fall on a fixed
+//! grid: the first deadline plus whole periods, the first slot after the
+//! last reminder. Lateness never accumulates, and after a long outage one
+//! reminder fires and the next keeps the grid.
 
 use crate::event::EventKind;
 use crate::model::{ChecklistItemKind, Incident, Phase, Recipients, Severity};
@@ -61,16 +63,21 @@ pub fn review_due(state: &Incident, policy: &Policy) -> Option<Timestamp> {
     Some(resolved.plus(policy.review_due))
 }
 
+/// The first slot `first + k * every` (k ≥ 0) after the last reminder.
+fn next_slot(first: Timestamp, reminded: Option<Timestamp>, every: std::time::Duration) -> Timestamp {
+    let Some(last) = reminded.filter(|r| *r >= first) else {
+        return first;
+    };
+    let every_ms = i64::try_from(every.as_millis()).unwrap_or(i64::MAX).max(1);
+    let k = (last.0 - first.0) / every_ms + 1;
+    Timestamp(first.0.saturating_add(k.saturating_mul(every_ms)))
+}
+
 /// When the next "internal update overdue" reminder is due.
 fn update_reminder_due(state: &Incident, policy: &Policy) -> Option<Timestamp> {
     let due = policy.next_update_due(state)?;
-    match state.update_reminded_at {
-        Some(last) if last >= due => {
-            let every = policy.for_severity(state.severity).update_every?;
-            Some(last.plus(every))
-        }
-        _ => Some(due),
-    }
+    let every = policy.for_severity(state.severity).update_every?;
+    Some(next_slot(due, state.update_reminded_at, every))
 }
 
 /// When the SME at `i` of the roster owes a report-back (or the next nudge).
@@ -80,11 +87,11 @@ pub fn sme_report_due(state: &Incident, policy: &Policy, i: usize) -> Option<Tim
     }
     let every = policy.for_severity(state.severity).sme_report_every?;
     let sme = state.roster.smes.get(i)?;
-    let anchor = [sme.last_report_at, sme.nudged_at, Some(state.severity_set_at)]
+    let anchor = [sme.last_report_at, Some(state.severity_set_at)]
         .into_iter()
         .flatten()
         .fold(sme.assigned_at, Timestamp::max);
-    Some(anchor.plus(every))
+    Some(next_slot(anchor.plus(every), sme.nudged_at, every))
 }
 
 fn holds(rule: &EscalationRule, p: &Phase) -> bool {

@@ -495,3 +495,20 @@ fn policy_values_drive_the_times() {
     fires_exactly_at(&mut s, 7_000, &["update_overdue"]);
     fires_exactly_at(&mut s, 14_000, &["update_overdue"]);
 }
+
+#[test]
+fn late_reminders_keep_the_cadence_grid() {
+    let mut s = Sim::declared(Some(Severity::Sev1));
+    s.at(0).assign(Role::Commander, "bob", None);
+    s.at(0).tick();
+    // The 15-min reminder fires 40 s late (a slow tick): the next is still at 30 min.
+    s.at(15 * MIN + 40_000);
+    assert!(s.names().contains(&"update_overdue"));
+    assert_eq!(policy_due(&s), Some(15 * MIN));
+    let next_update: Vec<_> = timers::deadlines(&s.state, &s.policy)
+        .into_iter()
+        .filter(|d| d.kind == timers::DeadlineKind::UpdateOverdue)
+        .map(|d| d.due_at.0 - T0)
+        .collect();
+    assert_eq!(next_update, [30 * MIN]);
+}
