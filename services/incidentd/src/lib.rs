@@ -185,7 +185,13 @@ pub async fn serve(
         let app = incidentd_gateway::router(http_state.clone());
         let mut stop = stop_rx.clone();
         tokio::spawn(async move {
-            let _ = axum::serve(http_listener, app)
+            // Webhook and status-page replies go out at once (no Nagle + delayed ACK stall).
+            let listener = axum::serve::ListenerExt::tap_io(http_listener, |tcp| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+                }
+            });
+            let _ = axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
                     let _ = stop.wait_for(|s| *s).await;
                 })
