@@ -334,12 +334,11 @@ async fn watch(c: &mut Client, w: cli::Watch, out: Out) -> Result<(), Failure> {
             .map_err(|s| c.fail(s))?
             .into_inner(),
     };
-    if !out.json {
-        eprintln!(
-            "watching{} (Ctrl-C to stop)",
-            w.incident.as_ref().map(|i| format!(" {i}")).unwrap_or_default()
-        );
-    }
+    // On stderr in every mode: scripts may wait for it to know the stream is open.
+    eprintln!(
+        "watching{} (Ctrl-C to stop)",
+        w.incident.as_ref().map(|i| format!(" {i}")).unwrap_or_default()
+    );
     let mut seen = 0u64;
     while w.count.is_none_or(|n| seen < n) {
         let next = tokio::select! {

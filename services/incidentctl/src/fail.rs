@@ -39,6 +39,10 @@ impl Failure {
     pub fn from_status(addr: &str, s: &tonic::Status) -> Failure {
         match s.code() {
             Code::Unavailable | Code::DeadlineExceeded => Failure::unreachable(addr, one_line(s.message())),
+            // Made on this side from a broken connection (the server's own statuses carry no source).
+            Code::Unknown if std::error::Error::source(s).is_some() => {
+                Failure::unreachable(addr, one_line(s.message()))
+            }
             code => Failure::refused(format!("{} ({code:?})", with_flag(&one_line(s.message())))),
         }
     }
