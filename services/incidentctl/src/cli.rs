@@ -31,7 +31,7 @@ An incident is named by its reference (INC-42), its number (42) or its id (ULID)
     propagate_version = true
 )]
 pub struct Cli {
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Global options")]
     pub global: Global,
     #[command(subcommand)]
     pub cmd: Cmd,
@@ -112,7 +112,7 @@ pub enum Cmd {
 
 #[derive(Debug, Args)]
 pub struct Target {
-    /// INC-42, 42 or the incident's ULID.
+    /// INC-42, 42 or the incident's id.
     pub incident: String,
 }
 
@@ -167,6 +167,7 @@ pub struct List {
 
 #[derive(Debug, Args)]
 pub struct Sev {
+    /// INC-42, 42 or the incident's id.
     pub incident: String,
     /// 1, 2, 3 or 4 (also SEV2, sev-2).
     #[arg(value_parser = parse_severity)]
@@ -200,6 +201,7 @@ impl RoleArg {
 
 #[derive(Debug, Args)]
 pub struct Assign {
+    /// INC-42, 42 or the incident's id.
     pub incident: String,
     #[arg(value_enum)]
     pub role: RoleArg,
@@ -211,6 +213,7 @@ pub struct Assign {
 
 #[derive(Debug, Args)]
 pub struct Unassign {
+    /// INC-42, 42 or the incident's id.
     pub incident: String,
     #[arg(value_enum)]
     pub role: RoleArg,
@@ -238,6 +241,7 @@ impl StatusArg {
 
 #[derive(Debug, Args)]
 pub struct SetStatus {
+    /// INC-42, 42 or the incident's id.
     pub incident: String,
     #[arg(value_enum)]
     pub status: StatusArg,
@@ -258,6 +262,7 @@ pub enum UpdateCmd {
 
 #[derive(Debug, Args)]
 pub struct Internal {
+    /// INC-42, 42 or the incident's id.
     pub incident: String,
     /// Current theory (request field `current_theory`).
     #[arg(long)]
@@ -277,6 +282,7 @@ pub struct Internal {
 
 #[derive(Debug, Args)]
 pub struct Customer {
+    /// INC-42, 42 or the incident's id.
     pub incident: String,
     /// What customers see (request field `customer_symptom`).
     #[arg(long)]
@@ -287,6 +293,7 @@ pub struct Customer {
 
 #[derive(Debug, Args)]
 pub struct Executive {
+    /// INC-42, 42 or the incident's id.
     pub incident: String,
     /// Business impact (request field `business_impact`).
     #[arg(long)]
@@ -310,6 +317,7 @@ pub struct NextUpdate {
 
 #[derive(Debug, Args)]
 pub struct Entry {
+    /// INC-42, 42 or the incident's id.
     pub incident: String,
     /// The text (request field `text`); several words are joined with spaces.
     #[arg(required = true, num_args = 1..)]
@@ -318,6 +326,7 @@ pub struct Entry {
 
 #[derive(Debug, Args)]
 pub struct Resolve {
+    /// INC-42, 42 or the incident's id.
     pub incident: String,
     /// Closing note (request field `note`).
     #[arg(long, short = 'n')]

@@ -138,6 +138,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_token_goes_out_as_a_bearer_header() {
+        let mut auth = Auth(Some("Bearer s3cret".parse().unwrap()));
+        let req = auth.call(tonic::Request::new(())).unwrap();
+        assert_eq!(req.metadata().get("authorization").unwrap(), "Bearer s3cret");
+        let req = Auth(None).call(tonic::Request::new(())).unwrap();
+        assert!(req.metadata().get("authorization").is_none());
+    }
+
+    #[test]
     fn incident_names() {
         assert_eq!(parse_number("INC-42"), Some(42));
         assert_eq!(parse_number("inc-7"), Some(7));
