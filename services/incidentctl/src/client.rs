@@ -75,11 +75,22 @@ impl Client {
                 "incident: {name:?} is not INC-<number>, a number or an incident id"
             )));
         };
+        // Responders act on open incidents: look there first, then everywhere.
+        for active_only in [true, false] {
+            if let Some(id) = self.find_number(number, active_only).await? {
+                return Ok(id);
+            }
+        }
+        Err(Failure::refused(format!("incident: INC-{number} not found (NotFound)")))
+    }
+
+    async fn find_number(&mut self, number: u64, active_only: bool) -> Result<Option<String>, Failure> {
         let mut token = String::new();
         loop {
             let page = self
                 .api
                 .list_incidents(unary(pb::ListIncidentsRequest {
+                    active_only,
                     page_size: LOOKUP_PAGE,
                     page_token: token,
                     ..Default::default()
@@ -88,10 +99,10 @@ impl Client {
                 .map_err(|s| self.fail(s))?
                 .into_inner();
             if let Some(i) = page.incidents.iter().find(|i| i.number == number) {
-                return Ok(i.id.clone());
+                return Ok(Some(i.id.clone()));
             }
             if page.next_page_token.is_empty() {
-                return Err(Failure::refused(format!("incident: INC-{number} not found (NotFound)")));
+                return Ok(None);
             }
             token = page.next_page_token;
         }
