@@ -305,12 +305,12 @@ fn describe(k: &EventKind) -> String {
         EventKind::Acknowledged => String::new(),
         EventKind::SeverityChanged { from, to, reason } => format!("{} → {}{}", sev(*from), sev(*to), because(reason)),
         EventKind::RoleAssigned { role, person, track } => match track {
-            Some(t) => format!("{person} as {role:?} on {t}"),
-            None => format!("{person} as {role:?}"),
+            Some(t) => format!("{person} as {role} on {t}"),
+            None => format!("{person} as {role}"),
         },
-        EventKind::RoleHandedOver { role, from, to } => format!("{role:?} {from} → {to}"),
+        EventKind::RoleHandedOver { role, from, to } => format!("{role}: {from} → {to}"),
         EventKind::SmeTrackChanged { person, to, .. } => format!("{person} now on {to}"),
-        EventKind::RoleUnassigned { role, person } => format!("{person} no longer {role:?}"),
+        EventKind::RoleUnassigned { role, person } => format!("{person} no longer {role}"),
         EventKind::StatusChanged { from, to, note } => format!("{from:?} → {to:?}{}", because(note)).to_lowercase(),
         EventKind::ImpactChanged {
             impact,
@@ -342,6 +342,22 @@ mod tests {
         assert_eq!(ago(7380), "2h 3m ago");
         assert_eq!(ago(3 * 86_400), "3d ago");
         assert_eq!(ago(-600), "in 10m");
+    }
+
+    #[test]
+    fn events_read_as_sentences() {
+        let assigned = EventKind::RoleAssigned {
+            role: d::Role::Sme,
+            person: "dave".into(),
+            track: Some("login pods".into()),
+        };
+        assert_eq!(describe(&assigned), "dave as subject matter expert on login pods");
+        let down = EventKind::SeverityChanged {
+            from: d::Severity::Sev1,
+            to: d::Severity::Sev2,
+            reason: "retries work".into(),
+        };
+        assert_eq!(describe(&down), "SEV-1 → SEV-2 (retries work)");
     }
 
     #[test]
