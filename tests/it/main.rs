@@ -2,6 +2,7 @@
 //! `incidentd` binary on `127.0.0.1:0` with its own data dir.
 
 mod bad_input;
+mod ctl;
 mod playbook;
 mod support;
 mod timers;

@@ -160,6 +160,13 @@ impl Actor for IncidentActor {
                 reply,
             } => {
                 let result = st.execute(cmd, request_id, kind).await;
+                if result.is_ok() {
+                    // What the command made due at once (a SEV-1's stakeholder
+                    // notice, an escalation on confirmed data loss) is durable
+                    // before the caller hears back: a watcher never sees the
+                    // caller's next command overtake it.
+                    st.fire_due_now().await;
+                }
                 let _ = reply.send(result);
                 if !st.incident.is_declared() {
                     // The declaration was refused or not persisted: this actor owns nothing.
@@ -169,20 +176,14 @@ impl Actor for IncidentActor {
             }
             IncidentMsg::Tick => {
                 st.timer = None;
-                if st.incident.is_declared() {
-                    let tick = Command {
-                        by: None,
-                        action: Action::Tick,
-                    };
-                    if let Err(e) = st.execute(tick, None, ReplyKind::Incident).await {
-                        if st.shared.store.is_closed() {
-                            // Shutting down: the deadline fires after the next start.
-                            return Ok(());
-                        }
-                        tracing::warn!(incident_id = %st.id, error = %e, "firing a deadline failed; retrying");
-                        st.arm(&myself, st.shared.clock.now().plus(TICK_RETRY));
+                if let Err(e) = st.tick().await {
+                    if st.shared.store.is_closed() {
+                        // Shutting down: the deadline fires after the next start.
                         return Ok(());
                     }
+                    tracing::warn!(incident_id = %st.id, error = %e, "firing a deadline failed; retrying");
+                    st.arm(&myself, st.shared.clock.now().plus(TICK_RETRY));
+                    return Ok(());
                 }
             }
             IncidentMsg::Get { reply } => {
@@ -222,6 +223,31 @@ impl IncidentState {
         match next {
             Some(due) => self.arm(myself, due),
             None => self.disarm(),
+        }
+    }
+
+    /// Fires every deadline due at `now` (none: no events, nothing written).
+    async fn tick(&mut self) -> Result<()> {
+        if !self.incident.is_declared() {
+            return Ok(());
+        }
+        let tick = Command {
+            by: None,
+            action: Action::Tick,
+        };
+        self.execute(tick, None, ReplyKind::Incident).await.map(|_| ())
+    }
+
+    /// Fires what is already due, if anything; a failure leaves it to the timer.
+    async fn fire_due_now(&mut self) {
+        if !self.incident.is_declared() {
+            return;
+        }
+        let policy = self.shared.org().policy(&self.incident.team);
+        if timers::next_deadline(&self.incident, &policy).is_some_and(|d| d <= self.shared.clock.now())
+            && let Err(e) = self.tick().await
+        {
+            tracing::warn!(incident_id = %self.id, error = %e, "firing a due deadline failed; the timer retries");
         }
     }
 

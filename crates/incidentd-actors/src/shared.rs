@@ -12,6 +12,11 @@ use tokio::sync::broadcast;
 /// Implemented over the org config by the server; swappable on reload.
 pub trait OrgView: Directory + Send + Sync + 'static {
     fn policy(&self, team: &str) -> Arc<Policy>;
+    /// The org's default team (`[org] default_team`): where a declaration
+    /// that names no team lands.
+    fn default_team(&self) -> Option<String> {
+        None
+    }
 }
 
 /// An org that knows every team, person and service, with the playbook

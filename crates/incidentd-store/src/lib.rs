@@ -25,6 +25,7 @@
 //! Call [`Store::close`] before reopening a directory in the same process:
 //! dropping the last handle also stops the threads, but without waiting.
 
+pub mod backup;
 mod error;
 mod format;
 mod index;

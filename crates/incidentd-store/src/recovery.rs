@@ -224,7 +224,7 @@ fn in_version_order(mut tail: Vec<(u64, Vec<u8>)>) -> Vec<(u64, Vec<u8>)> {
 /// Reads records from the start of the log up to `len`, calling `visit`
 /// with (offset, offset after, record) for each intact one. Returns where
 /// the intact prefix ends and how many records it holds.
-fn scan(
+pub(crate) fn scan(
     file: &File,
     path: &Path,
     len: u64,

@@ -57,6 +57,13 @@ pub enum Cmd {
     Serve,
     /// Print the built-in demo org config.
     DemoConfig,
+    /// Online backup: copy the event log of --data-dir into DEST (an empty
+    /// directory) while the server runs. Restore: start incidentd with
+    /// `--data-dir DEST`; it rebuilds its indexes from the log.
+    Backup {
+        /// Directory for the copy; created if missing, must hold no store.
+        dest: PathBuf,
+    },
 }
 
 impl Cli {
