@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod ctl;
+mod otlp;
 mod playbook;
 mod support;
 mod timers;

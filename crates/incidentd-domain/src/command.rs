@@ -66,6 +66,25 @@ pub enum Action {
     Tick,
 }
 
+impl Action {
+    /// Stable short name, for logs and spans.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Declare { .. } => "declare",
+            Action::Acknowledge => "acknowledge",
+            Action::SetSeverity { .. } => "set_severity",
+            Action::AssignRole { .. } => "assign_role",
+            Action::UnassignRole { .. } => "unassign_role",
+            Action::SetStatus { .. } => "set_status",
+            Action::SetImpact { .. } => "set_impact",
+            Action::AddEntry { .. } => "add_entry",
+            Action::PostUpdate { .. } => "post_update",
+            Action::Resolve { .. } => "resolve",
+            Action::Tick => "tick",
+        }
+    }
+}
+
 /// Who exists in the organisation. The domain asks; the org config answers.
 pub trait Directory {
     fn has_team(&self, id: &str) -> bool;
