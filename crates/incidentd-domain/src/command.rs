@@ -64,6 +64,22 @@ pub enum Action {
     /// A deadline may have passed: fire whatever is due at `now` (sent by
     /// the incident's own timer, never by a client).
     Tick,
+    /// Write review sections (resolved incidents only); `None` keeps a section.
+    UpdateReview {
+        sections: crate::review::ReviewSections,
+    },
+    AddActionItem {
+        description: String,
+        owner: String,
+        due_at: crate::time::Timestamp,
+    },
+    CompleteActionItem {
+        number: u32,
+    },
+    DropActionItem {
+        number: u32,
+        reason: String,
+    },
 }
 
 impl Action {
@@ -81,6 +97,10 @@ impl Action {
             Action::PostUpdate { .. } => "post_update",
             Action::Resolve { .. } => "resolve",
             Action::Tick => "tick",
+            Action::UpdateReview { .. } => "update_review",
+            Action::AddActionItem { .. } => "add_action_item",
+            Action::CompleteActionItem { .. } => "complete_action_item",
+            Action::DropActionItem { .. } => "drop_action_item",
         }
     }
 }
