@@ -5,5 +5,6 @@ mod bad_input;
 mod ctl;
 mod otlp;
 mod playbook;
+mod review;
 mod support;
 mod timers;

@@ -7,6 +7,7 @@ pub mod error;
 pub mod grpc;
 pub mod http;
 pub mod metrics;
+pub mod review;
 pub mod server;
 
 pub use grpc::IncidentApi;
