@@ -104,5 +104,7 @@ pub fn summary_of(s: &Incident) -> Incident {
         review: s.review.clone(),
         internal_updates: s.internal_updates,
         internal_updates_on_time: s.internal_updates_on_time,
+        drill_script: s.drill_script.clone(),
+        role_history: s.role_history.clone(),
     }
 }

@@ -80,6 +80,10 @@ pub enum Action {
         number: u32,
         reason: String,
     },
+    /// Plays a scenario into a drill incident (right after its declaration).
+    StartScript {
+        scenario: crate::drill::Scenario,
+    },
 }
 
 impl Action {
@@ -101,6 +105,7 @@ impl Action {
             Action::AddActionItem { .. } => "add_action_item",
             Action::CompleteActionItem { .. } => "complete_action_item",
             Action::DropActionItem { .. } => "drop_action_item",
+            Action::StartScript { .. } => "start_script",
         }
     }
 }

@@ -339,6 +339,20 @@ pub struct Incident {
     pub internal_updates: u32,
     #[serde(default)]
     pub internal_updates_on_time: u32,
+    /// Drills: the scenario's script and how far it has played.
+    #[serde(default)]
+    pub drill_script: Option<crate::drill::DrillScript>,
+    /// Every time someone took a role (role rotation).
+    #[serde(default)]
+    pub role_history: Vec<RoleHeld>,
+}
+
+/// Someone took a role on an incident.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleHeld {
+    pub role: Role,
+    pub person: String,
+    pub at: Timestamp,
 }
 
 impl Incident {
