@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod ctl;
+mod drill;
 mod otlp;
 mod playbook;
 mod review;

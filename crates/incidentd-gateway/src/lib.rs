@@ -3,6 +3,7 @@
 //! become statuses in one place (`error`).
 
 pub mod convert;
+pub mod drill;
 pub mod error;
 pub mod grpc;
 pub mod http;
