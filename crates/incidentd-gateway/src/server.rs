@@ -4,8 +4,10 @@
 
 use crate::grpc::IncidentApi;
 use crate::metrics::RpcMetrics;
+use crate::notify::NotificationApi;
 use incidentd_actors::Handle;
 use incidentd_proto::v1::incident_service_server::IncidentServiceServer;
+use incidentd_proto::v1::notification_service_server::NotificationServiceServer;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tonic_health::server::HealthReporter;
@@ -22,6 +24,22 @@ pub async fn serve_grpc(
     ),
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), BoxError> {
+    serve_grpc_with(listener, handle, rpc, health, stop, None).await
+}
+
+/// `serve_grpc` plus the `NotificationService` of a running notifier.
+pub async fn serve_grpc_with(
+    listener: TcpListener,
+    handle: Handle,
+    rpc: Arc<RpcMetrics>,
+    health: (
+        HealthReporter,
+        tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
+    ),
+    stop: tokio::sync::watch::Receiver<bool>,
+    notifier: Option<incidentd_notify::Notifier>,
+) -> Result<(), BoxError> {
+    let notifications = notifier.map(|n| NotificationServiceServer::new(NotificationApi::new(n, rpc.clone())));
     let (reporter, health_service) = health;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(incidentd_proto::v1::FILE_DESCRIPTOR_SET)
@@ -54,6 +72,7 @@ pub async fn serve_grpc(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(api)
+        .add_optional_service(notifications)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;
     Ok(())

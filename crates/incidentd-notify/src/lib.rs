@@ -74,7 +74,6 @@ pub struct Options {
     pub transports: Option<HashMap<&'static str, Arc<dyn Transport>>>,
 }
 
-
 /// The real adapters over the org config.
 pub fn transports(org: &Arc<OrgConfig>, smtp_roots: &[Vec<u8>]) -> HashMap<&'static str, Arc<dyn Transport>> {
     let client = reqwest::Client::builder()
