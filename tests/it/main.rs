@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod ctl;
+mod notify;
 mod playbook;
 mod support;
 mod timers;
