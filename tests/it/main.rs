@@ -4,6 +4,7 @@
 mod bad_input;
 mod ctl;
 mod drill;
+mod notify;
 mod otlp;
 mod playbook;
 mod review;

@@ -32,3 +32,14 @@ pub fn status(e: Error) -> Status {
 pub fn invalid(field: &str, msg: impl std::fmt::Display) -> Status {
     Status::invalid_argument(format!("{field}: {msg}"))
 }
+
+/// Notifier errors (`NotificationService`).
+pub fn notify_status(e: incidentd_notify::NotifyError) -> Status {
+    use incidentd_notify::NotifyError;
+    let code = match &e {
+        NotifyError::NotFound(_) => Code::NotFound,
+        NotifyError::NotDead(..) => Code::FailedPrecondition,
+        NotifyError::Unavailable => Code::Unavailable,
+    };
+    Status::new(code, e.to_string())
+}

@@ -20,6 +20,8 @@ pub struct HttpState {
     pub rpc: Arc<RpcMetrics>,
     /// Seconds the start-up recovery took.
     pub recovery_seconds: Arc<OnceLock<f64>>,
+    /// The notifier's metrics, once it runs.
+    pub notify: Arc<OnceLock<Arc<incidentd_notify::Metrics>>>,
 }
 
 pub fn router(state: HttpState) -> Router {
@@ -61,6 +63,9 @@ async fn metrics(State(st): State<HttpState>) -> impl IntoResponse {
     }
     if let Some(handle) = st.handle.get() {
         render_core(&mut out, handle).await;
+    }
+    if let Some(notify) = st.notify.get() {
+        notify.render(&mut out);
     }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],

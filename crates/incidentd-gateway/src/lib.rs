@@ -8,10 +8,11 @@ pub mod error;
 pub mod grpc;
 pub mod http;
 pub mod metrics;
+pub mod notify;
 pub mod review;
 pub mod server;
 
 pub use grpc::IncidentApi;
 pub use http::{HttpState, router};
 pub use metrics::RpcMetrics;
-pub use server::{serve_grpc, set_not_serving};
+pub use server::{serve_grpc, serve_grpc_with, set_not_serving};

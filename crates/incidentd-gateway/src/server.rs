@@ -5,10 +5,12 @@
 use crate::drill::DrillApi;
 use crate::grpc::IncidentApi;
 use crate::metrics::RpcMetrics;
+use crate::notify::NotificationApi;
 use crate::review::ReviewApi;
 use incidentd_actors::Handle;
 use incidentd_proto::v1::drill_service_server::DrillServiceServer;
 use incidentd_proto::v1::incident_service_server::IncidentServiceServer;
+use incidentd_proto::v1::notification_service_server::NotificationServiceServer;
 use incidentd_proto::v1::review_service_server::ReviewServiceServer;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -26,6 +28,22 @@ pub async fn serve_grpc(
     ),
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), BoxError> {
+    serve_grpc_with(listener, handle, rpc, health, stop, None).await
+}
+
+/// `serve_grpc` plus the `NotificationService` of a running notifier.
+pub async fn serve_grpc_with(
+    listener: TcpListener,
+    handle: Handle,
+    rpc: Arc<RpcMetrics>,
+    health: (
+        HealthReporter,
+        tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
+    ),
+    stop: tokio::sync::watch::Receiver<bool>,
+    notifier: Option<incidentd_notify::Notifier>,
+) -> Result<(), BoxError> {
+    let notifications = notifier.map(|n| NotificationServiceServer::new(NotificationApi::new(n, rpc.clone())));
     let (reporter, health_service) = health;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(incidentd_proto::v1::FILE_DESCRIPTOR_SET)
@@ -64,6 +82,7 @@ pub async fn serve_grpc(
         .add_service(api)
         .add_service(reviews)
         .add_service(drills)
+        .add_optional_service(notifications)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;
     Ok(())

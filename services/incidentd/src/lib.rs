@@ -207,6 +207,7 @@ pub async fn serve_with(
     shutdown: impl Future<Output = ()> + Send + 'static,
     on_ready: Option<tokio::sync::oneshot::Sender<Ready>>,
 ) -> anyhow::Result<()> {
+    let notify_org = Arc::new(org.config.clone());
     let org: Arc<org::Org> = Arc::new(org);
     let http_addr = http_listener.local_addr()?;
     let grpc_addr = grpc_listener.local_addr()?;
@@ -259,6 +260,11 @@ pub async fn serve_with(
     );
     let _ = http_state.recovery_seconds.set(total.as_secs_f64());
     let _ = http_state.handle.set(handle.clone());
+    // Notifications: catches up from the log before live events (issue 4).
+    let notifier = incidentd_notify::Notifier::start(handle.clone(), notify_org, notify_options())
+        .await
+        .context("cannot start the notifier")?;
+    let _ = http_state.notify.set(notifier.metrics().clone());
 
     let health = tonic_health::server::health_reporter();
     let reporter = health.0.clone();
@@ -266,7 +272,10 @@ pub async fn serve_with(
         let stop = stop_rx.clone();
         let handle = handle.clone();
         let rpc = http_state.rpc.clone();
-        tokio::spawn(async move { incidentd_gateway::serve_grpc(grpc_listener, handle, rpc, health, stop).await })
+        let notifier = Some(notifier.clone());
+        tokio::spawn(async move {
+            incidentd_gateway::serve_grpc_with(grpc_listener, handle, rpc, health, stop, notifier).await
+        })
     };
     http_state.ready.store(true, Ordering::Release);
     if let Some(tx) = on_ready {
@@ -296,7 +305,23 @@ pub async fn serve_with(
     }
     let _ = http.await;
     handle.shutdown().await;
+    notifier.shutdown().await;
     store.close().await.context("final store flush")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Notifier options: `INCIDENTD_SMTP_CA_FILE` adds a PEM root certificate
+/// for SMTP TLS (a private CA or a test server).
+fn notify_options() -> incidentd_notify::Options {
+    let mut opts = incidentd_notify::Options::default();
+    if let Some(path) = std::env::var_os("INCIDENTD_SMTP_CA_FILE") {
+        match std::fs::read(&path) {
+            Ok(pem) => opts.smtp_roots.push(pem),
+            Err(e) => {
+                tracing::error!(path = %Path::new(&path).display(), error = %e, "cannot read INCIDENTD_SMTP_CA_FILE")
+            }
+        }
+    }
+    opts
 }
