@@ -94,5 +94,8 @@ pub fn summary_of(s: &Incident) -> Incident {
         updates: Vec::new(),
         version: s.version,
         last_event_at: s.last_event_at,
+        // Alerts stay out of summaries like the timeline; the key stays (dedup index rebuild).
+        alerts: Vec::new(),
+        alert_key: s.alert_key.clone(),
     }
 }

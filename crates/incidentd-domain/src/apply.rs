@@ -182,6 +182,14 @@ pub fn apply(state: &mut Incident, event: &Event) {
             });
             system(state, format!("{} update #{seq} posted", capitalise(&kind.to_string())));
         }
+        EventKind::AlertAttached { .. }
+        | EventKind::AlertAcknowledged { .. }
+        | EventKind::AlertResolved { .. }
+        | EventKind::AlertsAllResolved { .. } => {
+            let text = crate::alert::apply(state, &event.kind)
+                .unwrap_or_else(|| format!("Alert event: {}", event.kind.name()));
+            system(state, text);
+        }
     }
 }
 

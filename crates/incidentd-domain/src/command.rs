@@ -61,6 +61,10 @@ pub enum Action {
     Resolve {
         note: String,
     },
+    /// One alert notification for one dedup key (issue 6, `alert.rs`): opens
+    /// the incident if it is not declared yet (the supervisor fills
+    /// `open_as`), else attaches / resolves / reopens.
+    Alert(std::sync::Arc<crate::alert::AlertIntake>),
 }
 
 /// Who exists in the organisation. The domain asks; the org config answers.

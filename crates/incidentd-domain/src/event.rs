@@ -85,6 +85,24 @@ pub enum EventKind {
         next_update_at: Option<Timestamp>,
         rendered: String,
     },
+    /// An alert joined the incident (new fingerprint, or a resolved one firing
+    /// again). `key` is the incident's dedup key: the dedup index is rebuilt
+    /// from these on recovery.
+    AlertAttached {
+        key: String,
+        alert: crate::alert::Alert,
+    },
+    AlertAcknowledged {
+        fingerprint: String,
+    },
+    AlertResolved {
+        fingerprint: String,
+        ended_at: Timestamp,
+    },
+    /// The last unresolved alert of the incident resolved.
+    AlertsAllResolved {
+        count: u64,
+    },
 }
 
 impl EventKind {
@@ -102,6 +120,10 @@ impl EventKind {
             EventKind::ImpactChanged { .. } => "impact_changed",
             EventKind::EntryAdded { .. } => "entry_added",
             EventKind::UpdatePosted { .. } => "update_posted",
+            EventKind::AlertAttached { .. } => "alert_attached",
+            EventKind::AlertAcknowledged { .. } => "alert_acknowledged",
+            EventKind::AlertResolved { .. } => "alert_resolved",
+            EventKind::AlertsAllResolved { .. } => "alerts_all_resolved",
         }
     }
 }

@@ -223,6 +223,12 @@ pub struct Incident {
     pub updates: Vec<Update>,
     pub version: u64,
     pub last_event_at: Timestamp,
+    /// Alerts attached by alert sources (issue 6), in arrival order.
+    #[serde(default)]
+    pub alerts: Vec<crate::alert::Alert>,
+    /// The dedup key (alert group) whose incident this is, if an alert opened it.
+    #[serde(default)]
+    pub alert_key: Option<String>,
 }
 
 impl Incident {

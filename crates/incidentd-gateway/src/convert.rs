@@ -168,10 +168,22 @@ pub fn incident(s: &d::Incident, policy: &d::Policy) -> pb::Incident {
         next_update_due: ots(policy.next_update_due(s)),
         checklist: Vec::new(),
         escalations: Vec::new(),
-        alerts: Vec::new(),
+        alerts: s.alerts.iter().map(alert).collect(),
         version: s.version,
         summary: s.summary.clone(),
         updated_at: Some(ts(s.last_event_at)),
+    }
+}
+
+pub fn alert(a: &d::Alert) -> pb::Alert {
+    pb::Alert {
+        key: a.fingerprint.clone(),
+        status: a.status.as_str().to_string(),
+        labels: a.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        started_at: Some(ts(a.started_at)),
+        ended_at: ots(a.ended_at),
+        summary: a.summary.clone(),
+        source: a.source.clone(),
     }
 }
 

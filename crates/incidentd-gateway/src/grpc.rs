@@ -12,10 +12,8 @@ use incidentd_proto::v1 as pb;
 use incidentd_proto::v1::incident_service_server::IncidentService;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Instant;
 use tokio::sync::mpsc;
 use tonic::{Request, Response, Status};
-use tracing::Instrument;
 
 /// Largest page a list call returns.
 pub const MAX_PAGE: u32 = 500;
@@ -42,15 +40,7 @@ impl IncidentApi {
         method: &'static str,
         fut: impl Future<Output = Result<T, Status>>,
     ) -> Result<Response<T>, Status> {
-        let started = Instant::now();
-        let span = tracing::info_span!("rpc", rpc = method, incident_id = tracing::field::Empty);
-        let result = fut.instrument(span).await;
-        let code = match &result {
-            Ok(_) => tonic::Code::Ok,
-            Err(s) => s.code(),
-        };
-        self.metrics.observe(method, code, started.elapsed());
-        result.map(Response::new)
+        self.metrics.run(method, fut).await
     }
 
     fn incident_pb(&self, s: &d::Incident) -> pb::Incident {

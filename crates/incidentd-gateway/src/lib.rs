@@ -2,14 +2,20 @@
 //! validated and converted here; protocol types never go further in. Errors
 //! become statuses in one place (`error`).
 
+pub mod alert_grpc;
+pub mod alertmanager;
 pub mod convert;
 pub mod error;
 pub mod grpc;
 pub mod http;
+pub mod ingest;
 pub mod metrics;
+pub mod pagerduty;
 pub mod server;
 
+pub use alert_grpc::AlertApi;
 pub use grpc::IncidentApi;
 pub use http::{HttpState, router};
+pub use ingest::{AlertIngest, IntegrationRoute, Integrations, SourceKind};
 pub use metrics::RpcMetrics;
 pub use server::{serve_grpc, set_not_serving};

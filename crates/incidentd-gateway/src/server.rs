@@ -2,9 +2,11 @@
 //! incident service, served until the shutdown future completes, then
 //! drained (in-flight calls finish).
 
+use crate::alert_grpc::AlertApi;
 use crate::grpc::IncidentApi;
 use crate::metrics::RpcMetrics;
 use incidentd_actors::Handle;
+use incidentd_proto::v1::alert_service_server::AlertServiceServer;
 use incidentd_proto::v1::incident_service_server::IncidentServiceServer;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -21,6 +23,7 @@ pub async fn serve_grpc(
         tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
     ),
     stop: tokio::sync::watch::Receiver<bool>,
+    alerts: AlertApi,
 ) -> Result<(), BoxError> {
     let (reporter, health_service) = health;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
@@ -37,6 +40,7 @@ pub async fn serve_grpc(
         let _ = stopped.wait_for(|s| *s).await;
     };
     reporter.set_serving::<IncidentServiceServer<IncidentApi>>().await;
+    reporter.set_serving::<AlertServiceServer<AlertApi>>().await;
     reporter
         .set_service_status("", tonic_health::ServingStatus::Serving)
         .await;
@@ -46,6 +50,7 @@ pub async fn serve_grpc(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(api)
+        .add_service(AlertServiceServer::new(alerts))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;
     Ok(())
@@ -54,6 +59,7 @@ pub async fn serve_grpc(
 /// Marks every service NOT_SERVING (first step of a graceful shutdown).
 pub async fn set_not_serving(reporter: &HealthReporter) {
     reporter.set_not_serving::<IncidentServiceServer<IncidentApi>>().await;
+    reporter.set_not_serving::<AlertServiceServer<AlertApi>>().await;
     reporter
         .set_service_status("", tonic_health::ServingStatus::NotServing)
         .await;

@@ -4,6 +4,7 @@
 //! On shutdown: health NOT_SERVING, stop accepting, drain in-flight calls,
 //! stop the actors, final store flush.
 
+pub mod alerts;
 pub mod org;
 pub mod telemetry;
 
@@ -173,6 +174,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     on_ready: Option<tokio::sync::oneshot::Sender<Ready>>,
 ) -> anyhow::Result<()> {
+    let integrations = alerts::integrations(&config);
     let org: Arc<org::Org> = Arc::new(org::Org::new(config));
     let http_addr = http_listener.local_addr()?;
     let grpc_addr = grpc_listener.local_addr()?;
@@ -219,6 +221,14 @@ pub async fn serve(
     );
     let _ = http_state.recovery_seconds.set(total.as_secs_f64());
     let _ = http_state.handle.set(handle.clone());
+    // Alert ingestion: the dedup index is rebuilt from the recovered incidents before any alert is taken.
+    let alert_ingest = incidentd_gateway::AlertIngest::new(
+        incidentd_actors::Alerts::start(&handle)
+            .await
+            .context("cannot start alert ingestion")?,
+        integrations,
+    );
+    let _ = http_state.alerts.set(alert_ingest.clone());
 
     let health = tonic_health::server::health_reporter();
     let reporter = health.0.clone();
@@ -226,7 +236,10 @@ pub async fn serve(
         let stop = stop_rx.clone();
         let handle = handle.clone();
         let rpc = http_state.rpc.clone();
-        tokio::spawn(async move { incidentd_gateway::serve_grpc(grpc_listener, handle, rpc, health, stop).await })
+        let alerts = incidentd_gateway::AlertApi::new(alert_ingest, rpc.clone());
+        tokio::spawn(
+            async move { incidentd_gateway::serve_grpc(grpc_listener, handle, rpc, health, stop, alerts).await },
+        )
     };
     http_state.ready.store(true, Ordering::Release);
     if let Some(tx) = on_ready {
