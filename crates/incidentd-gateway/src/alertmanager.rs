@@ -334,6 +334,26 @@ mod tests {
     }
 
     #[test]
+    fn second_capture_parses() {
+        let firing = parsed(include_str!("../fixtures/alertmanager/capture-checkout/firing.json")).unwrap();
+        let resolved = parsed(include_str!("../fixtures/alertmanager/capture-checkout/resolved.json")).unwrap();
+        assert_eq!(firing.key, resolved.key);
+        assert_eq!(firing.title, "High 5xx rate on checkout");
+        assert_eq!(firing.labels.get("service").map(String::as_str), Some("checkout"));
+        assert_eq!(
+            firing.signals[0].started_at.map(|t| t.0 % 1000),
+            Some(946),
+            "fractional seconds kept to the millisecond"
+        );
+        assert!(
+            resolved
+                .signals
+                .iter()
+                .all(|s| s.action == AlertAction::Resolve && s.ended_at.is_some())
+        );
+    }
+
+    #[test]
     fn long_group_keys_become_digests() {
         let long = "x".repeat(400);
         let k = dedup_key(&long);

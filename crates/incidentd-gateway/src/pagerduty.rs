@@ -297,3 +297,137 @@ fn collect<'a>(r: Result<Option<&'a str>, tonic::Status>, errors: &mut Vec<Strin
         None
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::IntegrationRoute;
+    use std::sync::Arc;
+
+    const KEY: &str = "samplekeyhere-routing";
+
+    fn table() -> Integrations {
+        let mut t = Integrations::new("platform".into(), d::Severity::Sev1);
+        let route = |id: &str, kind| {
+            Arc::new(IntegrationRoute {
+                id: id.into(),
+                kind,
+                team: "payments".into(),
+                rules: Default::default(),
+            })
+        };
+        t.insert(ingest::sha256(KEY), route("pd", SourceKind::PagerDuty));
+        t.insert(ingest::sha256("am-token"), route("am", SourceKind::Alertmanager));
+        t
+    }
+
+    fn parsed(event: &str) -> Result<Parsed, Vec<String>> {
+        parse(&table(), &serde_json::from_str(event).map_err(|e| vec![e.to_string()])?)
+    }
+
+    /// PagerDuty's documented trigger example (routing key replaced).
+    const TRIGGER: &str = r#"{
+      "payload": {
+        "summary": "Example alert on host1.example.com",
+        "timestamp": "2015-07-17T08:42:58.315+0000",
+        "source": "monitoringtool:cloudvendor:central-region-dc-01:852559987:cluster/api-stats-prod-003",
+        "severity": "info",
+        "component": "postgres",
+        "group": "prod-datapipe",
+        "class": "deploy",
+        "custom_details": {"ping time": "1500ms", "load avg": 0.75}
+      },
+      "routing_key": "samplekeyhere-routing",
+      "dedup_key": "samplekeyhere",
+      "images": [{"src": "https://www.pagerduty.com/wp-content/uploads/2016/05/pagerduty-logo-green.png", "href": "https://example.com/", "alt": "Example text"}],
+      "links": [{"href": "https://example.com/", "text": "Link text"}],
+      "event_action": "trigger",
+      "client": "Sample Monitoring Service",
+      "client_url": "https://monitoring.service.com"
+    }"#;
+
+    #[test]
+    fn documented_examples_parse() {
+        let (route, key, i) = parsed(TRIGGER).unwrap();
+        assert_eq!((route.id.as_str(), key.as_str()), ("pd", "samplekeyhere"));
+        assert_eq!(i.title, "Example alert on host1.example.com");
+        let s = &i.signals[0];
+        assert_eq!(
+            (s.action, s.fingerprint.as_str()),
+            (AlertAction::Trigger, "samplekeyhere")
+        );
+        assert_eq!(
+            s.started_at.map(|t| t.to_string()).as_deref(),
+            Some("2015-07-17T08:42:58Z")
+        );
+        for (k, v) in [
+            ("severity", "info"),
+            ("component", "postgres"),
+            ("load avg", "0.75"),
+            ("class", "deploy"),
+        ] {
+            assert_eq!(i.labels.get(k).map(String::as_str), Some(v), "{k}");
+        }
+        // The documented acknowledge and resolve follow-ups carry no payload.
+        for action in ["acknowledge", "resolve"] {
+            let e = format!(r#"{{"routing_key":"{KEY}","dedup_key":"samplekeyhere","event_action":"{action}"}}"#);
+            let (_, key, i) = parsed(&e).unwrap();
+            assert_eq!(key, "samplekeyhere");
+            assert_ne!(i.signals[0].action, AlertAction::Trigger);
+        }
+    }
+
+    /// `check(event, fields)`: refused, naming every field.
+    #[track_caller]
+    fn check(event: &str, fields: &[&str]) {
+        let errors = match parsed(event) {
+            Ok(_) => panic!("expected errors for {event}"),
+            Err(e) => e,
+        };
+        for f in fields {
+            assert!(errors.iter().any(|e| e.starts_with(f)), "{errors:?} should name {f}");
+        }
+    }
+
+    #[test]
+    fn invalid_events_name_every_problem() {
+        check("[]", &["body"]);
+        check("{}", &["routing_key", "event_action"]);
+        check(
+            r#"{"routing_key":"am-token","event_action":"resolve","dedup_key":"k"}"#,
+            &["routing_key"],
+        );
+        check(
+            &format!(r#"{{"routing_key":"{KEY}","event_action":"trigger"}}"#),
+            &["payload"],
+        );
+        check(
+            &format!(
+                r#"{{"routing_key":"{KEY}","event_action":"trigger","payload":{{"summary":7,"severity":"bad"}}}}"#
+            ),
+            &["payload.summary", "payload.source", "payload.severity"],
+        );
+        check(
+            &format!(
+                r#"{{"routing_key":"{KEY}","event_action":"trigger","dedup_key":"{}","payload":{{"summary":"s","source":"x","severity":"info","timestamp":"noon"}}}}"#,
+                "k".repeat(300)
+            ),
+            &["dedup_key", "payload.timestamp"],
+        );
+        check(
+            &format!(r#"{{"routing_key":"{KEY}","event_action":"acknowledge"}}"#),
+            &["dedup_key"],
+        );
+    }
+
+    #[test]
+    fn a_keyless_trigger_gets_a_generated_key() {
+        let e = format!(
+            r#"{{"routing_key":"{KEY}","event_action":"trigger","payload":{{"summary":"s","source":"x","severity":"critical"}}}}"#
+        );
+        let (_, a, _) = parsed(&e).unwrap();
+        let (_, b, _) = parsed(&e).unwrap();
+        assert_eq!(a.len(), 26);
+        assert_ne!(a, b);
+    }
+}
