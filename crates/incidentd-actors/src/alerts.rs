@@ -5,9 +5,16 @@
 //! notifications of one group. The router sees them one after the other; the
 //! first makes the key `Declaring` and asks the supervisor to declare, the
 //! second waits in that key's queue and is forwarded, in order, to the new
-//! incident once its declaration is durable. Nothing else is serialised: a
-//! known key is forwarded at once (a cast, no await), so keys never wait on
-//! each other and the incident actor's mailbox keeps each key's order.
+//! incident once its declaration is durable. Keys never wait on each other.
+//!
+//! Per key, one batch is at the incident at a time: notifications that arrive
+//! meanwhile wait (in order) and go together as the next batch, one command,
+//! one durable append (per-key group commit). An alert storm on a few groups
+//! thus costs one `fdatasync` per group per round, not one per alert, and the
+//! order of each key's notifications is the order the router saw them.
+//! Notifications only merge when they come from the same integration (same
+//! rules and defaults); each is validated alone first, so a bad one fails
+//! alone.
 //!
 //! The index is not stored separately: every `AlertAttached` event carries its
 //! key, so each incident's state knows its key (`Incident.alert_key`) and
@@ -69,29 +76,49 @@ pub enum RouterMsg {
     },
     /// A declaration the router asked for finished.
     Declared { key: String, result: Result<IncidentId> },
+    /// The key's batch at its incident was answered: send the next one.
+    BatchDone { key: String, id: IncidentId },
     /// Number of keys in the index (metrics, tests).
     Keys { reply: RpcReplyPort<usize> },
 }
 
 /// The router's answer to one `Ingest`.
 pub enum Routed {
-    /// Sent to the key's incident; its actor answers here.
-    Forwarded {
+    /// The key's incident answered (durable if `Ok`).
+    Answered {
         id: IncidentId,
-        answer: oneshot::Receiver<Result<Reply>>,
+        result: Result<Reply>,
     },
     /// The notification opened this incident (durable).
     Created(Box<Incident>),
     Ignored(String),
 }
 
+type Waiter = (Arc<AlertIntake>, oneshot::Sender<Result<Routed>>);
+
 enum Entry {
-    Known(IncidentId),
+    Known {
+        id: IncidentId,
+        /// A batch is at the incident.
+        busy: bool,
+        /// The next batch, in arrival order.
+        waiting: Vec<Waiter>,
+    },
     /// A declaration for the key is in flight; later notifications wait here, in order.
     Declaring {
-        queue: Vec<(Arc<AlertIntake>, oneshot::Sender<Result<Routed>>)>,
+        queue: Vec<Waiter>,
         previous: Option<IncidentId>,
     },
+}
+
+impl Entry {
+    fn known(id: IncidentId) -> Entry {
+        Entry::Known {
+            id,
+            busy: false,
+            waiting: Vec::new(),
+        }
+    }
 }
 
 struct AlertRouter;
@@ -122,7 +149,7 @@ impl Alerts {
                 None => break,
             }
         }
-        let index = latest.into_iter().map(|(k, (_, id))| (k, Entry::Known(id))).collect();
+        let index = latest.into_iter().map(|(k, (_, id))| (k, Entry::known(id))).collect();
         let state = RouterState {
             index,
             supervisor: handle.supervisor(),
@@ -163,37 +190,32 @@ impl Alerts {
                             message,
                         });
                     }
-                    Routed::Forwarded { id, answer } => {
-                        let answer = answer.await.map_err(|_| {
-                            Error::Internal("the incident's actor failed while handling the alert".into())
-                        })?;
-                        match answer {
-                            Ok(reply) => {
-                                let number = match reply {
-                                    Reply::Incident(s) => Some(s.number),
-                                    _ => None,
-                                };
-                                return Ok(Ingested {
-                                    outcome: Outcome::Deduplicated,
-                                    incident: Some(id),
-                                    number,
-                                    message: String::new(),
-                                });
-                            }
-                            Err(Error::Domain(e)) if alert::is_ignored(&e) => {
-                                return Ok(Ingested {
-                                    outcome: Outcome::Ignored,
-                                    incident: Some(id),
-                                    number: None,
-                                    message: e.message,
-                                });
-                            }
-                            Err(Error::Domain(e)) if alert::is_closed(&e) => {
-                                pending = this.send(intake.clone(), Some(id));
-                            }
-                            Err(e) => return Err(e),
+                    Routed::Answered { id, result } => match result {
+                        Ok(reply) => {
+                            let number = match reply {
+                                Reply::Incident(s) => Some(s.number),
+                                _ => None,
+                            };
+                            return Ok(Ingested {
+                                outcome: Outcome::Deduplicated,
+                                incident: Some(id),
+                                number,
+                                message: String::new(),
+                            });
                         }
-                    }
+                        Err(Error::Domain(e)) if alert::is_ignored(&e) => {
+                            return Ok(Ingested {
+                                outcome: Outcome::Ignored,
+                                incident: Some(id),
+                                number: None,
+                                message: e.message,
+                            });
+                        }
+                        Err(Error::Domain(e)) if alert::is_closed(&e) => {
+                            pending = this.send(intake.clone(), Some(id));
+                        }
+                        Err(e) => return Err(e),
+                    },
                 }
             }
             Err(Error::Internal(format!(
@@ -250,6 +272,15 @@ impl Actor for AlertRouter {
         match msg {
             RouterMsg::Ingest { intake, stale, reply } => st.ingest(&myself, intake, stale, reply),
             RouterMsg::Declared { key, result } => st.declared(&myself, key, result),
+            RouterMsg::BatchDone { key, id: done } => {
+                // A batch of a key's previous (closed) incident does not free the new one's turn.
+                if let Some(Entry::Known { id, busy, .. }) = st.index.get_mut(&key)
+                    && *id == done
+                {
+                    *busy = false;
+                }
+                st.dispatch(&myself, &key);
+            }
             RouterMsg::Keys { reply } => {
                 let _ = reply.send(st.index.len());
             }
@@ -266,36 +297,44 @@ impl RouterState {
         stale: Option<IncidentId>,
         reply: oneshot::Sender<Result<Routed>>,
     ) {
-        let previous = match self.index.get_mut(&intake.key) {
+        // Checked alone, before it can join a batch or declare: a bad notification fails alone.
+        if let Err(e) = alert::validate(&intake) {
+            let _ = reply.send(Err(e.into()));
+            return;
+        }
+        let key = intake.key.clone();
+        let (previous, carried) = match self.index.get_mut(&key) {
             Some(Entry::Declaring { queue, .. }) => {
                 queue.push((intake, reply));
                 return;
             }
-            Some(Entry::Known(id)) if stale != Some(*id) => {
-                let id = *id;
-                self.forward(id, intake, reply);
+            Some(Entry::Known { id, waiting, .. }) if stale != Some(*id) => {
+                waiting.push((intake, reply));
+                self.dispatch(myself, &key);
                 return;
             }
-            // Known but closed (the caller saw `closed` from it), or unknown: open one.
-            Some(Entry::Known(id)) => Some(*id),
-            None => None,
+            // Known but closed (the caller saw `closed` from it): what waits goes to the new incident.
+            Some(Entry::Known { id, waiting, .. }) => (Some(*id), std::mem::take(waiting)),
+            None => (None, Vec::new()),
         };
         if !intake.has_trigger() {
             let _ = reply.send(Ok(Routed::Ignored(format!(
                 "ignored: no open incident for dedup key {:?}; only a trigger opens one",
                 intake.key
             ))));
+            if let Some(Entry::Known { waiting, .. }) = self.index.get_mut(&key) {
+                *waiting = carried;
+            }
             return;
         }
         self.index.insert(
-            intake.key.clone(),
+            key.clone(),
             Entry::Declaring {
-                queue: Vec::new(),
+                queue: carried,
                 previous,
             },
         );
         let (tx, rx) = oneshot::channel();
-        let key = intake.key.clone();
         let cmd = Command {
             by: None,
             action: Action::Alert(intake),
@@ -333,15 +372,20 @@ impl RouterState {
         };
         match result {
             Ok(id) => {
-                self.index.insert(key, Entry::Known(id));
-                for (intake, reply) in queue {
-                    self.forward(id, intake, reply);
-                }
+                self.index.insert(
+                    key.clone(),
+                    Entry::Known {
+                        id,
+                        busy: false,
+                        waiting: queue,
+                    },
+                );
+                self.dispatch(myself, &key);
             }
             Err(e) => {
                 tracing::warn!(error = %e, "declaring an incident for an alert group failed");
                 if let Some(prev) = previous {
-                    self.index.insert(key, Entry::Known(prev));
+                    self.index.insert(key, Entry::known(prev));
                 }
                 // The waiting notifications start over, in order; the first trigger declares again.
                 for (intake, reply) in queue {
@@ -351,21 +395,81 @@ impl RouterState {
         }
     }
 
-    fn forward(&self, id: IncidentId, intake: Arc<AlertIntake>, reply: oneshot::Sender<Result<Routed>>) {
+    /// Sends the key's waiting notifications to its incident as one batch, unless one is there already.
+    fn dispatch(&mut self, myself: &ActorRef<RouterMsg>, key: &str) {
+        let Some(Entry::Known { id, busy, waiting }) = self.index.get_mut(key) else {
+            return;
+        };
+        if *busy || waiting.is_empty() {
+            return;
+        }
+        let id = *id;
+        let (batch, merged) = take_batch(waiting);
+        *busy = true;
         let (tx, answer) = oneshot::channel();
         let msg = IncidentMsg::Execute {
             cmd: Command {
                 by: None,
-                action: Action::Alert(intake),
+                action: Action::Alert(merged),
             },
             request_id: None,
             kind: ReplyKind::Incident,
             reply: RpcReplyPort::from(tx),
         };
         if self.supervisor.cast(SupervisorMsg::Route { id, msg }).is_err() {
-            let _ = reply.send(Err(Error::ShuttingDown));
+            for (_, reply) in batch {
+                let _ = reply.send(Err(Error::ShuttingDown));
+            }
             return;
         }
-        let _ = reply.send(Ok(Routed::Forwarded { id, answer }));
+        let (router, key) = (myself.clone(), key.to_string());
+        tokio::spawn(async move {
+            let result = answer.await.unwrap_or_else(|_| {
+                Err(Error::Internal(
+                    "the incident's actor failed while handling the alert".into(),
+                ))
+            });
+            let _ = router.cast(RouterMsg::BatchDone { key, id });
+            for (_, reply) in batch {
+                let _ = reply.send(Ok(Routed::Answered {
+                    id,
+                    result: result.clone(),
+                }));
+            }
+        });
     }
+}
+
+/// Takes the longest prefix (at least one) of `waiting` that can go as one
+/// command: same integration (source, rules, defaults), at most `SIGNALS_MAX` alerts.
+fn take_batch(waiting: &mut Vec<Waiter>) -> (Vec<Waiter>, Arc<AlertIntake>) {
+    let mut batch: Vec<Waiter> = Vec::new();
+    let mut signals = 0;
+    let mut rest = std::mem::take(waiting).into_iter();
+    for (intake, reply) in rest.by_ref() {
+        let fits = batch.first().is_none_or(|(first, _)| {
+            first.source == intake.source
+                && first.rules == intake.rules
+                && first.defaults == intake.defaults
+                && signals + intake.signals.len() <= alert::limits::SIGNALS_MAX
+        });
+        if !fits {
+            waiting.push((intake, reply));
+            break;
+        }
+        signals += intake.signals.len();
+        batch.push((intake, reply));
+    }
+    waiting.extend(rest);
+    let merged = match batch.as_slice() {
+        [(one, _)] => one.clone(),
+        [(first, _), ..] => {
+            let mut m = AlertIntake::clone(first);
+            m.signals = batch.iter().flat_map(|(i, _)| i.signals.iter().cloned()).collect();
+            Arc::new(m)
+        }
+        // `dispatch` only calls with something waiting, and the first always fits.
+        [] => Arc::new(AlertIntake::default()),
+    };
+    (batch, merged)
 }

@@ -201,3 +201,37 @@ async fn a_closed_key_opens_a_new_incident_and_a_recent_one_reopens() {
     handle.shutdown().await;
     store.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_on_one_key_is_stored_in_few_batches_and_a_bad_one_fails_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (handle, alerts, store) = start(tmp.path()).await;
+    alerts.ingest(intake("k", AlertAction::Trigger, "fp0")).await.unwrap();
+    let appends_before = store.stats().appends;
+    let mut pending = Vec::new();
+    for n in 1..=200 {
+        let mut i = intake("k", AlertAction::Trigger, &format!("fp{n}"));
+        if n == 100 {
+            i.signals[0].fingerprint.clear(); // invalid
+        }
+        pending.push(alerts.submit(i));
+    }
+    let mut failed = 0;
+    let mut id = None;
+    for p in pending {
+        match p.await {
+            Ok(done) => id = done.incident,
+            Err(incidentd_actors::Error::Domain(e)) => {
+                assert_eq!(e.field, Some("fingerprint"));
+                failed += 1;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(failed, 1, "only the bad notification fails");
+    assert_eq!(handle.get(id.unwrap()).await.unwrap().alerts.len(), 200);
+    let appends = store.stats().appends - appends_before;
+    assert!(appends < 100, "199 notifications in {appends} appends: batched per key");
+    handle.shutdown().await;
+    store.close().await.unwrap();
+}

@@ -472,23 +472,19 @@ pub fn decide(state: &Incident, intake: &AlertIntake, ctx: &Ctx<'_>) -> Result<V
         status = Status::Investigating;
     }
 
-    // The alerts as this notification leaves them (fingerprint → status).
-    let mut view: HashMap<&str, AlertStatus> = state
-        .alerts
-        .iter()
-        .map(|a| (a.fingerprint.as_str(), a.status))
-        .collect();
+    // The alerts as this notification leaves them.
+    let mut view = View::new(&state.alerts, intake.signals.len());
     let mut resolved_some = false;
     let mut acknowledged = state.acknowledged_at.is_some();
     for s in &intake.signals {
-        let known = view.get(s.fingerprint.as_str()).copied();
+        let known = view.get(&s.fingerprint);
         match (s.action, known) {
             (AlertAction::Trigger, None | Some(AlertStatus::Resolved)) => {
                 events.push(event(EventKind::AlertAttached {
                     key: intake.key.clone(),
                     alert: alert_of(intake, s, AlertStatus::Firing, ctx.now),
                 }));
-                view.insert(&s.fingerprint, AlertStatus::Firing);
+                view.set(&s.fingerprint, known, AlertStatus::Firing);
             }
             (AlertAction::Trigger, Some(_)) => {} // a duplicate: already firing
             (AlertAction::Acknowledge, known) => {
@@ -496,7 +492,7 @@ pub fn decide(state: &Incident, intake: &AlertIntake, ctx: &Ctx<'_>) -> Result<V
                     events.push(event(EventKind::AlertAcknowledged {
                         fingerprint: s.fingerprint.clone(),
                     }));
-                    view.insert(&s.fingerprint, AlertStatus::Acknowledged);
+                    view.set(&s.fingerprint, known, AlertStatus::Acknowledged);
                 }
                 if !acknowledged && known.is_some_and(|k| k != AlertStatus::Resolved) {
                     events.push(event(EventKind::Acknowledged));
@@ -508,7 +504,7 @@ pub fn decide(state: &Incident, intake: &AlertIntake, ctx: &Ctx<'_>) -> Result<V
                     fingerprint: s.fingerprint.clone(),
                     ended_at: s.ended_at.unwrap_or(ctx.now),
                 }));
-                view.insert(&s.fingerprint, AlertStatus::Resolved);
+                view.set(&s.fingerprint, known, AlertStatus::Resolved);
                 resolved_some = true;
             }
             (AlertAction::Resolve, Some(AlertStatus::Resolved)) => {}
@@ -518,11 +514,11 @@ pub fn decide(state: &Incident, intake: &AlertIntake, ctx: &Ctx<'_>) -> Result<V
                     key: intake.key.clone(),
                     alert: alert_of(intake, s, AlertStatus::Resolved, ctx.now),
                 }));
-                view.insert(&s.fingerprint, AlertStatus::Resolved);
+                view.set(&s.fingerprint, known, AlertStatus::Resolved);
             }
         }
     }
-    if view.len() > limits::ALERTS_PER_INCIDENT_MAX {
+    if view.total > limits::ALERTS_PER_INCIDENT_MAX {
         return Err(DomainError::precondition(
             Some("alerts"),
             format!(
@@ -533,9 +529,9 @@ pub fn decide(state: &Incident, intake: &AlertIntake, ctx: &Ctx<'_>) -> Result<V
             ),
         ));
     }
-    if resolved_some && view.values().all(|s| *s == AlertStatus::Resolved) {
+    if resolved_some && view.unresolved == 0 {
         events.push(event(EventKind::AlertsAllResolved {
-            count: view.len() as u64,
+            count: view.total as u64,
         }));
         if intake.rules.auto_resolve {
             events.push(event(EventKind::StatusChanged {
@@ -552,6 +548,53 @@ pub fn decide(state: &Incident, intake: &AlertIntake, ctx: &Ctx<'_>) -> Result<V
         }
     }
     Ok(events)
+}
+
+/// Fingerprint → status of the incident's alerts as a notification changes
+/// them, without copying them: a lookup scans the (usually short) list, or a
+/// map built once when the notification is large against a large incident.
+struct View<'a> {
+    alerts: &'a [Alert],
+    index: Option<HashMap<&'a str, AlertStatus>>,
+    changed: Vec<(&'a str, AlertStatus)>,
+    total: usize,
+    unresolved: usize,
+}
+
+impl<'a> View<'a> {
+    fn new(alerts: &'a [Alert], signals: usize) -> View<'a> {
+        let index = (alerts.len().saturating_mul(signals) > 4096)
+            .then(|| alerts.iter().map(|a| (a.fingerprint.as_str(), a.status)).collect());
+        View {
+            alerts,
+            index,
+            changed: Vec::new(),
+            total: alerts.len(),
+            unresolved: alerts.iter().filter(|a| a.status != AlertStatus::Resolved).count(),
+        }
+    }
+
+    fn get(&self, fingerprint: &str) -> Option<AlertStatus> {
+        if let Some((_, s)) = self.changed.iter().rev().find(|(f, _)| *f == fingerprint) {
+            return Some(*s);
+        }
+        match &self.index {
+            Some(map) => map.get(fingerprint).copied(),
+            None => self
+                .alerts
+                .iter()
+                .find(|a| a.fingerprint == fingerprint)
+                .map(|a| a.status),
+        }
+    }
+
+    /// Records `fingerprint` going from `was` to `now`.
+    fn set(&mut self, fingerprint: &'a str, was: Option<AlertStatus>, now: AlertStatus) {
+        let unresolved = |s: Option<AlertStatus>| usize::from(s.is_some_and(|s| s != AlertStatus::Resolved));
+        self.total += usize::from(was.is_none());
+        self.unresolved = self.unresolved + unresolved(Some(now)) - unresolved(was);
+        self.changed.push((fingerprint, now));
+    }
 }
 
 fn alert_of(intake: &AlertIntake, s: &AlertSignal, status: AlertStatus, now: Timestamp) -> Alert {

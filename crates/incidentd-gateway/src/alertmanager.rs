@@ -5,7 +5,8 @@
 //!
 //! Answers: 200 when durable; 400 naming the field for a bad payload
 //! (Alertmanager does not retry a 4xx); 401 without a valid bearer token;
-//! 429 / 503 under back-pressure or shutdown (Alertmanager retries those).
+//! 503 under back-pressure, during recovery or on a storage failure
+//! (Alertmanager retries a 5xx).
 
 use crate::http::HttpState;
 use crate::ingest::{self, IntegrationRoute, SourceKind, clip, object, opt_labels, opt_str, parse_time, req_str};
@@ -30,7 +31,13 @@ pub async fn receive(State(st): State<HttpState>, headers: HeaderMap, body: Body
     };
     let _permit = match ingest.permit() {
         Ok(p) => p,
-        Err(e) => return error(crate::error::status(e)),
+        // 503, not 429: Alertmanager retries a 5xx at once, a 4xx only at its next group interval.
+        Err(e) => {
+            let mut r = reply(StatusCode::SERVICE_UNAVAILABLE, &e.to_string());
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+            return r;
+        }
     };
     let route = match authorize(ingest.integrations(), &headers) {
         Ok(r) => r,
