@@ -7,6 +7,8 @@
 //! * (r2) the same, `--batch` alerts per request;
 //! * (e)  `POST /v2/enqueue` (PagerDuty Events v2), one event per request, each
 //!   with its own dedup key: every event opens a new incident;
+//! * (f)  `POST /v2/enqueue` flapping over `--groups` dedup keys: triggers and
+//!   resolves alternate per key, so every event changes an incident;
 //! * (w)  `POST /v1/integrations/alertmanager`, one new alert per notification
 //!   over `--groups` groups: every notification attaches an alert;
 //! * (s)  gRPC `IngestAlerts`, `--streams` client streams of `--batch` alerts
@@ -169,9 +171,9 @@ fn am_webhook(n: usize, groups: usize) -> String {
     )
 }
 
-fn pd_event(n: usize) -> String {
+fn pd_event(action: &str, key: &str) -> String {
     format!(
-        r#"{{"routing_key":"{DEMO_PD_KEY}","event_action":"trigger","dedup_key":"bench-{n}","payload":{{"summary":"bench alert {n}","source":"bench-{n}","severity":"critical"}}}}"#
+        r#"{{"routing_key":"{DEMO_PD_KEY}","event_action":"{action}","dedup_key":"{key}","payload":{{"summary":"bench alert {key}","source":"bench","severity":"critical"}}}}"#
     )
 }
 
@@ -221,7 +223,20 @@ pub async fn run(a: AlertArgs) -> anyhow::Result<()> {
     let http = server.ready.http.to_string();
     let syncs0 = server.ready.store.stats().syncs;
     let e = drive_http(&http, clients, alerts, None, |i| {
-        ("/v2/enqueue", Bytes::from(pd_event(i)))
+        ("/v2/enqueue", Bytes::from(pd_event("trigger", &format!("bench-{i}"))))
+    })
+    .await?;
+    let syncs_e = server.ready.store.stats().syncs;
+    let f = drive_http(&http, clients, alerts, None, move |i| {
+        let action = if (i / groups).is_multiple_of(2) {
+            "trigger"
+        } else {
+            "resolve"
+        };
+        (
+            "/v2/enqueue",
+            Bytes::from(pd_event(action, &format!("flap-{}", i % groups))),
+        )
     })
     .await?;
     let syncs1 = server.ready.store.stats().syncs;
@@ -300,7 +315,16 @@ pub async fn run(a: AlertArgs) -> anyhow::Result<()> {
     println!(
         "{}   {} fdatasyncs",
         line("(e)  incidentd POST /v2/enqueue, new incident each, durable", &e, 1),
-        syncs1 - syncs0
+        syncs_e - syncs0
+    );
+    println!(
+        "{}   {} fdatasyncs",
+        line(
+            &format!("(f)  incidentd POST /v2/enqueue, flapping over {groups} keys, durable"),
+            &f,
+            1
+        ),
+        syncs1 - syncs_e
     );
     println!(
         "{}   {} fdatasyncs",
@@ -322,6 +346,7 @@ pub async fn run(a: AlertArgs) -> anyhow::Result<()> {
         "(e)/(r1) = {:.2}   (target >= 1: one alert per request each side)",
         e.rate() / r1r
     );
+    println!("(f)/(r1) = {:.2}", f.rate() / r1r);
     println!("(w)/(r1) = {:.2}", w.rate() / r1r);
     println!(
         "(s)/(r2) = {:.2}   (target >= 1: batched each side)",
