@@ -38,11 +38,6 @@ async fn every_rpc_rejects_bad_input_precisely() {
         "title",
     );
     assert_status(
-        c.declare_incident(declare(&|r| r.team = String::new())).await,
-        Code::InvalidArgument,
-        "team",
-    );
-    assert_status(
         c.declare_incident(declare(&|r| r.team = "nope".into())).await,
         Code::NotFound,
         "team",
@@ -85,7 +80,12 @@ async fn every_rpc_rejects_bad_input_precisely() {
         .into_inner();
     assert!(list.incidents.is_empty(), "refused declarations leave no incident");
 
-    let inc = c.declare_incident(declare(&|_| {})).await.unwrap().into_inner();
+    // SEV-4: no deadline fires (and moves the version) while the test runs.
+    let inc = c
+        .declare_incident(declare(&|r| r.severity = pb::Severity::Sev4 as i32))
+        .await
+        .unwrap()
+        .into_inner();
     let id = inc.id.clone();
     let unknown = "01ARZ3NDEKTSV4RRFFQ69G5FAV".to_string();
 

@@ -3,5 +3,7 @@
 
 mod alerts;
 mod bad_input;
+mod ctl;
 mod playbook;
 mod support;
+mod timers;

@@ -94,6 +94,13 @@ pub fn summary_of(s: &Incident) -> Incident {
         updates: Vec::new(),
         version: s.version,
         last_event_at: s.last_event_at,
+        severity_confirmed: s.severity_confirmed,
+        checklist: s.checklist.clone(),
+        escalations: s.escalations.clone(),
+        phases: s.phases.clone(),
+        update_reminded_at: s.update_reminded_at,
+        stakeholders_notified_at: s.stakeholders_notified_at,
+        review_reminded_at: s.review_reminded_at,
         // Alerts stay out of summaries like the timeline; the key stays (dedup index rebuild).
         alerts: Vec::new(),
         alert_key: s.alert_key.clone(),

@@ -227,7 +227,9 @@ impl Handle {
 
     /// Stops all actors (their state is already durable).
     pub async fn shutdown(&self) {
-        self.supervisor.stop(None);
+        if self.ask(|reply| SupervisorMsg::Shutdown { reply }).await.is_err() {
+            self.supervisor.stop(None); // it is gone or going already
+        }
     }
 
     async fn ask<T>(&self, make: impl FnOnce(RpcReplyPort<T>) -> SupervisorMsg) -> Result<T> {

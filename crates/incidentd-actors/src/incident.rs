@@ -5,9 +5,9 @@
 
 use crate::codec::{self, Reply};
 use crate::error::{Error, Result};
-use crate::shared::{Published, Shared};
+use crate::shared::{Published, Shared, Timer};
 use crate::supervisor::SupervisorMsg;
-use incidentd_domain::{Command, Ctx, Incident, IncidentId, apply, decide};
+use incidentd_domain::{Action, Command, Ctx, Incident, IncidentId, Timestamp, apply, decide, timers};
 use incidentd_store::{Record, Snapshot};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::sync::Arc;
@@ -32,6 +32,8 @@ pub enum IncidentMsg {
     Get { reply: RpcReplyPort<Result<Arc<Incident>>> },
     /// Current version, for a gap-free watch hand-over.
     Version { reply: RpcReplyPort<Result<u64>> },
+    /// The armed deadline passed (or may have): fire what is due.
+    Tick,
     /// Test hook: panic inside the handler (exercises supervision/restart).
     #[doc(hidden)]
     Panic,
@@ -62,7 +64,13 @@ pub struct IncidentState {
     snapshot_version: u64,
     last_offset: u64,
     retiring: bool,
+    /// The one armed timer (its deadline sends `Tick`).
+    timer: Option<Timer>,
 }
+
+/// How long to wait before trying again when firing a deadline failed (the
+/// store refused the append): the deadline stays pending, never lost.
+const TICK_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Rebuilds an incident from what the store holds for it.
 pub fn rebuild(rec: &incidentd_store::RecoveredIncident) -> Result<Incident> {
@@ -115,7 +123,27 @@ impl Actor for IncidentActor {
             supervisor: args.supervisor,
             last_offset: 0,
             retiring: false,
+            timer: None,
         })
+    }
+
+    async fn post_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        st: &mut IncidentState,
+    ) -> std::result::Result<(), ActorProcessingErr> {
+        // Deadlines that passed while nobody watched fire now, once.
+        st.after_message(&myself);
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        st: &mut IncidentState,
+    ) -> std::result::Result<(), ActorProcessingErr> {
+        st.disarm();
+        Ok(())
     }
 
     async fn handle(
@@ -132,20 +160,30 @@ impl Actor for IncidentActor {
                 reply,
             } => {
                 let result = st.execute(cmd, request_id, kind).await;
+                if result.is_ok() {
+                    // What the command made due at once (a SEV-1's stakeholder
+                    // notice, an escalation on confirmed data loss) is durable
+                    // before the caller hears back: a watcher never sees the
+                    // caller's next command overtake it.
+                    st.fire_due_now().await;
+                }
                 let _ = reply.send(result);
                 if !st.incident.is_declared() {
                     // The declaration was refused or not persisted: this actor owns nothing.
                     myself.stop(None);
                     return Ok(());
                 }
-                if st.incident.is_resolved() && !st.retiring {
-                    // Resolved incidents need no actor: ask the supervisor to retire this one.
-                    st.retiring = true;
-                    st.save_snapshot();
-                    let _ = st.supervisor.cast(SupervisorMsg::Retire {
-                        id: st.id,
-                        actor: myself.get_id(),
-                    });
+            }
+            IncidentMsg::Tick => {
+                st.timer = None;
+                if let Err(e) = st.tick().await {
+                    if st.shared.store.is_closed() {
+                        // Shutting down: the deadline fires after the next start.
+                        return Ok(());
+                    }
+                    tracing::warn!(incident_id = %st.id, error = %e, "firing a deadline failed; retrying");
+                    st.arm(&myself, st.shared.clock.now().plus(TICK_RETRY));
+                    return Ok(());
                 }
             }
             IncidentMsg::Get { reply } => {
@@ -156,11 +194,74 @@ impl Actor for IncidentActor {
             }
             IncidentMsg::Panic => panic!("incident actor {} asked to panic (test hook)", st.id),
         }
+        st.after_message(&myself);
         Ok(())
     }
 }
 
 impl IncidentState {
+    /// After every message: re-derive the nearest deadline and arm it, or,
+    /// for a resolved incident, hand it to the supervisor to retire (with
+    /// the deadline at which to wake it, e.g. the review reminder).
+    fn after_message(&mut self, myself: &ActorRef<IncidentMsg>) {
+        if !self.incident.is_declared() || self.retiring {
+            return;
+        }
+        let policy = self.shared.org().policy(&self.incident.team);
+        let next = timers::next_deadline(&self.incident, &policy);
+        if self.incident.is_resolved() {
+            self.retiring = true;
+            self.disarm();
+            self.save_snapshot();
+            let _ = self.supervisor.cast(SupervisorMsg::Retire {
+                id: self.id,
+                actor: myself.get_id(),
+                wake_at: next,
+            });
+            return;
+        }
+        match next {
+            Some(due) => self.arm(myself, due),
+            None => self.disarm(),
+        }
+    }
+
+    /// Fires every deadline due at `now` (none: no events, nothing written).
+    async fn tick(&mut self) -> Result<()> {
+        if !self.incident.is_declared() {
+            return Ok(());
+        }
+        let tick = Command {
+            by: None,
+            action: Action::Tick,
+        };
+        self.execute(tick, None, ReplyKind::Incident).await.map(|_| ())
+    }
+
+    /// Fires what is already due, if anything; a failure leaves it to the timer.
+    async fn fire_due_now(&mut self) {
+        if !self.incident.is_declared() {
+            return;
+        }
+        let policy = self.shared.org().policy(&self.incident.team);
+        if timers::next_deadline(&self.incident, &policy).is_some_and(|d| d <= self.shared.clock.now())
+            && let Err(e) = self.tick().await
+        {
+            tracing::warn!(incident_id = %self.id, error = %e, "firing a due deadline failed; the timer retries");
+        }
+    }
+
+    /// Arms the one timer for `due` (wall time), replacing another.
+    fn arm(&mut self, myself: &ActorRef<IncidentMsg>, due: Timestamp) {
+        if self.timer.as_ref().is_none_or(|t| t.due() != due) {
+            self.timer = Some(Timer::start(&self.shared.clock, due, myself.clone(), IncidentMsg::Tick));
+        }
+    }
+
+    fn disarm(&mut self) {
+        self.timer = None;
+    }
+
     fn declared(&self) -> Result<&Incident> {
         if self.incident.is_declared() {
             Ok(&self.incident)

@@ -18,5 +18,5 @@ pub use codec::Reply;
 pub use error::{Error, Result};
 pub use handle::{Handle, Options, Recovered, Watch, WatchItem};
 pub use incident::ReplyKind;
-pub use shared::{Clock, OrgView, Published};
+pub use shared::{Clock, OpenOrg, OrgView, Published};
 pub use supervisor::{Filter, LiveStats, Page};

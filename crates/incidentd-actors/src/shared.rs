@@ -12,6 +12,33 @@ use tokio::sync::broadcast;
 /// Implemented over the org config by the server; swappable on reload.
 pub trait OrgView: Directory + Send + Sync + 'static {
     fn policy(&self, team: &str) -> Arc<Policy>;
+    /// The org's default team (`[org] default_team`): where a declaration
+    /// that names no team lands.
+    fn default_team(&self) -> Option<String> {
+        None
+    }
+}
+
+/// An org that knows every team, person and service, with the playbook
+/// policy: for tests and benchmarks, never for requests.
+pub struct OpenOrg;
+
+impl Directory for OpenOrg {
+    fn has_team(&self, _: &str) -> bool {
+        true
+    }
+    fn has_person(&self, _: &str) -> bool {
+        true
+    }
+    fn has_service(&self, _: &str) -> bool {
+        true
+    }
+}
+
+impl OrgView for OpenOrg {
+    fn policy(&self, _team: &str) -> Arc<Policy> {
+        Arc::new(Policy::playbook())
+    }
 }
 
 /// Wall-clock time derived from tokio's clock, so a paused test clock drives it.
@@ -47,6 +74,34 @@ impl Clock {
     pub fn instant_at(&self, t: Timestamp) -> tokio::time::Instant {
         let ms = u64::try_from(t.0 - self.base_wall_ms).unwrap_or(0);
         self.base + std::time::Duration::from_millis(ms)
+    }
+}
+
+/// A one-shot timer: sends `msg` to `to` when wall time `due` comes, on
+/// tokio's clock (so a paused test clock drives it). Dropping it disarms it.
+pub(crate) struct Timer {
+    due: Timestamp,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Timer {
+    pub(crate) fn start<M: ractor::Message>(clock: &Clock, due: Timestamp, to: ractor::ActorRef<M>, msg: M) -> Timer {
+        let at = clock.instant_at(due);
+        let task = tokio::spawn(async move {
+            tokio::time::sleep_until(at).await;
+            let _ = to.cast(msg);
+        });
+        Timer { due, task }
+    }
+
+    pub(crate) fn due(&self) -> Timestamp {
+        self.due
+    }
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 

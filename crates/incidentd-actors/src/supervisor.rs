@@ -11,10 +11,10 @@
 use crate::codec::{self, Reply};
 use crate::error::{Error, Result};
 use crate::incident::{IncidentActor, IncidentArgs, IncidentMsg, ReplyKind, Start};
-use crate::shared::Shared;
-use incidentd_domain::{Action, Command, Incident, IncidentId, Severity, Status};
+use crate::shared::{Shared, Timer};
+use incidentd_domain::{Action, Command, Incident, IncidentId, Severity, Status, Timestamp, timers};
 use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -67,10 +67,19 @@ pub enum SupervisorMsg {
     Changed {
         summary: Arc<Incident>,
     },
-    /// From an actor of a resolved incident: it may stop.
+    /// From an actor of a resolved incident: it may stop. At `wake_at` (a
+    /// deadline of a resolved incident, e.g. the review) the supervisor
+    /// rehydrates it with a `Tick`.
     Retire {
         id: IncidentId,
         actor: ActorId,
+        wake_at: Option<Timestamp>,
+    },
+    /// The earliest wake-up of a retired incident is due.
+    Wake,
+    /// Stop every incident actor (no restarts from here on), then the supervisor.
+    Shutdown {
+        reply: RpcReplyPort<()>,
     },
     List {
         filter: Filter,
@@ -107,6 +116,12 @@ pub struct SupervisorState {
     declared_requests: HashMap<String, IncidentId>,
     /// Monotonic ULIDs: incidents declared in the same millisecond still sort in order.
     ids: ulid::Generator,
+    /// Retired incidents with a pending deadline, by due time; one timer for the earliest.
+    sleepers: BTreeSet<(Timestamp, IncidentId)>,
+    sleeper_at: HashMap<IncidentId, Timestamp>,
+    wake_timer: Option<Timer>,
+    /// Shutting down: ended actors are not restarted.
+    stopping: bool,
 }
 
 impl Actor for IncidentSupervisor {
@@ -127,20 +142,38 @@ impl Actor for IncidentSupervisor {
             next_number: 1,
             declared_requests: HashMap::new(),
             ids: ulid::Generator::new(),
+            sleepers: BTreeSet::new(),
+            sleeper_at: HashMap::new(),
+            wake_timer: None,
+            stopping: false,
         };
+        let org = st.shared.org();
         for incident in args.recovered {
             if !incident.is_declared() {
                 continue;
             }
             st.next_number = st.next_number.max(incident.number + 1);
             st.summaries.insert(incident.id, Arc::new(codec::summary_of(&incident)));
-            if !incident.is_resolved() {
+            if incident.is_resolved() {
+                let due = timers::next_deadline(&incident, &org.policy(&incident.team));
+                st.sleep(incident.id, due);
+            } else {
                 let id = incident.id;
                 let actor = st.spawn(&myself, id, Start::State(Box::new(incident))).await?;
                 st.slots.insert(id, Slot::Live(actor));
             }
         }
+        st.arm_wake(&myself);
         Ok(st)
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        st: &mut SupervisorState,
+    ) -> std::result::Result<(), ActorProcessingErr> {
+        st.wake_timer = None;
+        Ok(())
     }
 
     async fn handle(
@@ -155,14 +188,37 @@ impl Actor for IncidentSupervisor {
             SupervisorMsg::Changed { summary } => {
                 st.summaries.insert(summary.id, summary);
             }
-            SupervisorMsg::Retire { id, actor } => {
+            SupervisorMsg::Retire { id, actor, wake_at } => {
                 if let Some(Slot::Live(a)) = st.slots.get(&id)
                     && a.get_id() == actor
                 {
                     // New messages wait until the old actor has processed its queue and stopped.
                     let _ = a.drain();
                     st.slots.insert(id, Slot::Waiting(Vec::new()));
+                    st.sleep(id, wake_at);
+                    st.arm_wake(&myself);
                 }
+            }
+            SupervisorMsg::Shutdown { reply } => {
+                st.stopping = true;
+                st.wake_timer = None;
+                myself
+                    .stop_children_and_wait(None, Some(std::time::Duration::from_secs(10)))
+                    .await;
+                let _ = reply.send(());
+                myself.stop(None);
+            }
+            SupervisorMsg::Wake => {
+                st.wake_timer = None;
+                let now = st.shared.clock.now();
+                while let Some(&(due, id)) = st.sleepers.first()
+                    && due <= now
+                {
+                    st.sleepers.pop_first();
+                    st.sleeper_at.remove(&id);
+                    st.route(&myself, id, IncidentMsg::Tick).await;
+                }
+                st.arm_wake(&myself);
             }
             SupervisorMsg::List {
                 filter,
@@ -224,6 +280,33 @@ impl Actor for IncidentSupervisor {
 }
 
 impl SupervisorState {
+    /// Records when to wake a retired incident (`None`: never).
+    fn sleep(&mut self, id: IncidentId, due: Option<Timestamp>) {
+        if let Some(old) = self.sleeper_at.remove(&id) {
+            self.sleepers.remove(&(old, id));
+        }
+        if let Some(due) = due {
+            self.sleepers.insert((due, id));
+            self.sleeper_at.insert(id, due);
+        }
+    }
+
+    /// Arms the one wake-up timer for the earliest sleeper.
+    fn arm_wake(&mut self, myself: &ActorRef<SupervisorMsg>) {
+        let Some(&(due, _)) = self.sleepers.first() else {
+            self.wake_timer = None;
+            return;
+        };
+        if self.wake_timer.as_ref().is_none_or(|t| t.due() != due) {
+            self.wake_timer = Some(Timer::start(
+                &self.shared.clock,
+                due,
+                myself.clone(),
+                SupervisorMsg::Wake,
+            ));
+        }
+    }
+
     async fn spawn(
         &mut self,
         myself: &ActorRef<SupervisorMsg>,
@@ -369,6 +452,9 @@ impl SupervisorState {
         let Some(id) = self.by_actor.remove(&cell.get_id()) else {
             return;
         };
+        if self.stopping {
+            return;
+        }
         let queued = match self.slots.remove(&id) {
             Some(Slot::Waiting(q)) => q,
             Some(Slot::Live(a)) if a.get_id() != cell.get_id() => {
@@ -418,6 +504,6 @@ fn fail(msg: IncidentMsg, err: Error) {
         IncidentMsg::Version { reply } => {
             let _ = reply.send(Err(err));
         }
-        IncidentMsg::Panic => {}
+        IncidentMsg::Tick | IncidentMsg::Panic => {}
     }
 }

@@ -155,7 +155,9 @@ async fn the_index_survives_a_restart() {
     store.close().await.unwrap();
 }
 
-#[tokio::test(flavor = "current_thread", start_paused = true)]
+// Real time, not a paused clock: with incident timers armed, a paused runtime
+// would jump to their deadlines while the test waits on the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_closed_key_opens_a_new_incident_and_a_recent_one_reopens() {
     let tmp = tempfile::tempdir().unwrap();
     let (handle, alerts, store) = start(tmp.path()).await;
@@ -177,16 +179,23 @@ async fn a_closed_key_opens_a_new_incident_and_a_recent_one_reopens() {
     assert_eq!(ignored.outcome, Outcome::Ignored);
     assert!(ignored.message.contains("is resolved"), "{}", ignored.message);
     // Within the window (10 min): reopened.
-    tokio::time::advance(Duration::from_secs(5 * 60)).await;
     let again = alerts.ingest(intake("k", AlertAction::Trigger, "fp2")).await.unwrap();
     assert_eq!((again.outcome, again.incident), (Outcome::Deduplicated, Some(first_id)));
     assert!(!handle.get(first_id).await.unwrap().is_resolved());
-    resolve(first_id).await.unwrap();
-    // Outside the window: concurrent triggers open exactly one new incident.
-    tokio::time::advance(Duration::from_secs(11 * 60)).await;
-    let pending: Vec<_> = (0..10)
-        .map(|n| alerts.submit(intake("k", AlertAction::Trigger, &format!("fp{n}"))))
-        .collect();
+    let resolved_at = resolve(first_id).await.unwrap().resolved_at.unwrap();
+    // Outside the window (an integration with a zero window, once the clock has moved on):
+    // concurrent triggers open exactly one new incident.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while handle.clock().now() <= resolved_at {
+        assert!(std::time::Instant::now() < deadline, "the clock did not move");
+        tokio::task::yield_now().await;
+    }
+    let closing = |n: usize| {
+        let mut i = intake("k", AlertAction::Trigger, &format!("fp{n}"));
+        i.rules.reopen_window = Duration::ZERO;
+        i
+    };
+    let pending: Vec<_> = (0..10).map(|n| alerts.submit(closing(n))).collect();
     let mut new_ids = std::collections::BTreeSet::new();
     let mut created = 0;
     for p in pending {

@@ -7,6 +7,10 @@
 //!     beside (b0) raw log appends + fdatasync with the batch sizes (b) produced;
 //! (c) `DeclareIncident`;
 //! (d) L live incidents: resident memory per incident and recovery time after restart.
+//!
+//! `cargo run --release -p incidentd-bench -- timers` measures timers: see `timers.rs`.
+
+mod timers;
 
 mod alerts;
 
@@ -65,6 +69,22 @@ enum What {
         /// Alert groups (dedup keys) the attaching phases spread over.
         #[arg(long, default_value_t = 50)]
         groups: usize,
+    },
+    /// Timers: idle cost of many armed incidents, lateness of a burst of deadlines.
+    Timers {
+        /// Live incidents with an armed timer (deadlines an hour away).
+        #[arg(long, default_value_t = 100_000)]
+        live: usize,
+        /// Deadlines that fall due together.
+        #[arg(long, default_value_t = 10_000)]
+        burst: usize,
+        /// Seconds of idle time to measure CPU over.
+        #[arg(long, default_value_t = 10)]
+        idle_secs: u64,
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+        #[arg(long, default_value_t = 4)]
+        connections: usize,
     },
 }
 
@@ -149,6 +169,10 @@ struct Running {
 }
 
 async fn start_server(dir: &std::path::Path) -> anyhow::Result<Running> {
+    start_server_with(dir, incidentd_config::OrgConfig::demo()).await
+}
+
+async fn start_server_with(dir: &std::path::Path, config: incidentd_config::OrgConfig) -> anyhow::Result<Running> {
     let http = TcpListener::bind("127.0.0.1:0").await?;
     let grpc = TcpListener::bind("127.0.0.1:0").await?;
     let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -159,7 +183,7 @@ async fn start_server(dir: &std::path::Path) -> anyhow::Result<Running> {
             http,
             grpc,
             &dir,
-            incidentd_config::OrgConfig::demo(),
+            config,
             async {
                 let _ = stop_rx.await;
             },
@@ -394,5 +418,12 @@ fn main() -> anyhow::Result<()> {
             batch,
             groups,
         })),
+        What::Timers {
+            live,
+            burst,
+            idle_secs,
+            clients,
+            connections,
+        } => rt.block_on(timers::run(live, burst, idle_secs, clients, connections)),
     }
 }

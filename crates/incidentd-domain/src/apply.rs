@@ -3,7 +3,11 @@
 //! rebuilds exactly the live state. Every event also writes its timeline entry.
 
 use crate::event::{Event, EventKind};
-use crate::model::{EntryKind, Incident, Role, Sme, Status, TimelineEntry, Update, UpdateKind};
+use crate::model::{
+    ChecklistItem, ChecklistItemKind, EntryKind, Escalation, Incident, Recipients, Role, Sme, Status, TimelineEntry,
+    Update, UpdateKind,
+};
+use crate::timers;
 
 pub fn apply(state: &mut Incident, event: &Event) {
     state.version += 1;
@@ -35,6 +39,15 @@ pub fn apply(state: &mut Incident, event: &Event) {
             state.drill = *drill;
             state.declared_at = event.at;
             state.severity_set_at = event.at;
+            state.severity_confirmed = !*severity_unclear;
+            state.checklist = ChecklistItemKind::ALL
+                .iter()
+                .map(|&item| ChecklistItem {
+                    item,
+                    done_at: None,
+                    missed_at: None,
+                })
+                .collect();
             let drill = if *drill { " [DRILL]" } else { "" };
             let text = format!("INC-{number} declared{drill}: {title} ({severity}, team {team})");
             system(state, text);
@@ -54,10 +67,18 @@ pub fn apply(state: &mut Incident, event: &Event) {
             system(state, format!("Acknowledged by {who}"));
         }
         EventKind::SeverityChanged { from, to, reason } => {
+            if to != from {
+                // Clocks that run per severity restart; a confirmation changes nothing.
+                state.severity_set_at = event.at;
+            }
             state.severity = *to;
-            state.severity_set_at = event.at;
-            let direction = if to < from { "upgraded" } else { "downgraded" };
-            system(state, format!("Severity {direction} from {from} to {to}: {reason}"));
+            state.severity_confirmed = true;
+            let text = match to.cmp(from) {
+                std::cmp::Ordering::Less => format!("Severity upgraded from {from} to {to}: {reason}"),
+                std::cmp::Ordering::Greater => format!("Severity downgraded from {from} to {to}: {reason}"),
+                std::cmp::Ordering::Equal => format!("Severity confirmed as {to}: {reason}"),
+            };
+            system(state, text);
         }
         EventKind::RoleAssigned { role, person, track } => {
             match role {
@@ -68,6 +89,7 @@ pub fn apply(state: &mut Incident, event: &Event) {
                     track: track.clone().unwrap_or_default(),
                     assigned_at: event.at,
                     last_report_at: None,
+                    nudged_at: None,
                 }),
             }
             let text = match track {
@@ -87,6 +109,8 @@ pub fn apply(state: &mut Incident, event: &Event) {
         EventKind::SmeTrackChanged { person, from, to } => {
             if let Some(s) = state.roster.smes.iter_mut().find(|s| &s.person == person) {
                 s.track = to.clone();
+                // A new track starts its own report-back clock.
+                s.assigned_at = event.at;
             }
             system(state, format!("{person} moved from track \"{from}\" to \"{to}\""));
         }
@@ -169,6 +193,9 @@ pub fn apply(state: &mut Incident, event: &Event) {
                 state.last_internal_update_at = Some(event.at);
                 state.promised_next_update_at = *next_update_at;
             }
+            if matches!(kind, UpdateKind::Internal | UpdateKind::Executive) {
+                state.stakeholders_notified_at.get_or_insert(event.at);
+            }
             let seq = state.updates.len() as u64 + 1;
             state.updates.push(Update {
                 seq,
@@ -190,6 +217,104 @@ pub fn apply(state: &mut Incident, event: &Event) {
                 .unwrap_or_else(|| format!("Alert event: {}", event.kind.name()));
             system(state, text);
         }
+        EventKind::ChecklistMissed { item, due_at, notify } => {
+            if let Some(c) = state.checklist.iter_mut().find(|c| c.item == *item) {
+                c.missed_at = Some(event.at);
+            }
+            let text = format!(
+                "Checklist item missed: {} (due {}); nudged {}",
+                item.title(),
+                due_at.hhmm_utc(),
+                who(notify)
+            );
+            system(state, text);
+        }
+        EventKind::UpdateOverdue { due_at, notify } => {
+            state.update_reminded_at = Some(event.at);
+            let text = format!(
+                "Internal update overdue (due {}); reminded {}",
+                due_at.hhmm_utc(),
+                who(notify)
+            );
+            system(state, text);
+        }
+        EventKind::StakeholderNoticeDue { due_at, notify } => {
+            state.stakeholders_notified_at = Some(event.at);
+            let text = format!(
+                "Stakeholder notice due {} ({}) and no update posted: automatic notice sent; told {}",
+                due_at.hhmm_utc(),
+                state.severity,
+                who(notify)
+            );
+            system(state, text);
+        }
+        EventKind::SmeReportOverdue {
+            person,
+            track,
+            due_at,
+            notify,
+        } => {
+            if let Some(s) = state.roster.smes.iter_mut().find(|s| &s.person == person) {
+                s.nudged_at = Some(event.at);
+            }
+            let text = format!(
+                "{person} has not reported back on track \"{track}\" (due {}); nudged {}",
+                due_at.hhmm_utc(),
+                who(notify)
+            );
+            system(state, text);
+        }
+        EventKind::Escalated {
+            rule,
+            target,
+            message,
+            due_at: _,
+        } => {
+            state.escalations.push(Escalation {
+                rule: rule.clone(),
+                target: target.clone(),
+                fired_at: event.at,
+                message: message.clone(),
+            });
+            let text = match message {
+                Some(m) => format!("Escalated to {target} (rule {rule}): {m}"),
+                None => format!("Escalated to {target} (rule {rule})"),
+            };
+            system(state, text);
+        }
+        EventKind::ReviewOverdue { due_at, notify } => {
+            state.review_reminded_at = Some(event.at);
+            let text = format!("Post-incident review overdue (due {due_at}); reminded {}", who(notify));
+            system(state, text);
+        }
+    }
+    after_event(state, event);
+}
+
+/// What every event may change besides its own fields: the phase history
+/// escalation rules read, and checklist items the event satisfied.
+fn after_event(state: &mut Incident, event: &Event) {
+    let phase = timers::current_phase(state, event.at);
+    let changed = state.phases.last().is_none_or(|p| {
+        (p.severity, p.status, p.data_loss, p.regulatory)
+            != (phase.severity, phase.status, phase.data_loss, phase.regulatory)
+    });
+    if changed {
+        state.phases.push(phase);
+    }
+    for i in 0..state.checklist.len() {
+        let item = state.checklist[i].item;
+        if state.checklist[i].done_at.is_none() && timers::satisfied(state, item) {
+            state.checklist[i].done_at = Some(event.at);
+        }
+    }
+}
+
+fn who(r: &Recipients) -> String {
+    match (&r.team, r.people.is_empty()) {
+        (Some(team), true) => format!("team {team}"),
+        (Some(team), false) => format!("{} and team {team}", r.people.join(", ")),
+        (None, _) => r.people.join(", "),
     }
 }
 

@@ -65,6 +65,9 @@ pub enum Action {
     /// the incident if it is not declared yet (the supervisor fills
     /// `open_as`), else attaches / resolves / reopens.
     Alert(std::sync::Arc<crate::alert::AlertIntake>),
+    /// A deadline may have passed: fire whatever is due at `now` (sent by
+    /// the incident's own timer, never by a client).
+    Tick,
 }
 
 /// Who exists in the organisation. The domain asks; the org config answers.

@@ -139,9 +139,10 @@ pub fn decide(state: &Incident, cmd: &Command, ctx: &Ctx<'_>) -> Result<Vec<Even
                 ));
             }
             check_text("reason", reason)?;
-            if *severity == state.severity {
+            if *severity == state.severity && state.severity_confirmed {
                 return Ok(vec![]);
             }
+            // Same severity while it was the unclear default: a person confirms it.
             Ok(vec![event(EventKind::SeverityChanged {
                 from: state.severity,
                 to: *severity,
@@ -240,6 +241,14 @@ pub fn decide(state: &Incident, cmd: &Command, ctx: &Ctx<'_>) -> Result<Vec<Even
             check_text("note", note)?;
             resolve(state, note, &event)
         }
+        Action::Tick => Ok(crate::timers::fire(state, ctx.policy, ctx.now)
+            .into_iter()
+            .map(|kind| Event {
+                at: ctx.now,
+                by: None,
+                kind,
+            })
+            .collect()),
         Action::SetImpact {
             impact,
             customer_impact_percent,

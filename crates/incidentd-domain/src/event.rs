@@ -2,7 +2,9 @@
 //! log, and what watchers receive. Stored as JSON; new variants and optional
 //! fields may be added, existing ones never change meaning.
 
-use crate::model::{DataLoss, EntryKind, IncidentId, Role, Severity, Status, UpdateFields, UpdateKind};
+use crate::model::{
+    ChecklistItemKind, DataLoss, EntryKind, IncidentId, Recipients, Role, Severity, Status, UpdateFields, UpdateKind,
+};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -103,6 +105,45 @@ pub enum EventKind {
     AlertsAllResolved {
         count: u64,
     },
+    // Timer events: decided when a deadline passes (`timers::fire`), so a
+    // deadline that fired is in the log and never fires twice.
+    /// A first-15-minutes item was not done by its deadline.
+    ChecklistMissed {
+        item: ChecklistItemKind,
+        due_at: Timestamp,
+        notify: Recipients,
+    },
+    /// No internal update by `due_at`; repeats every cadence period.
+    UpdateOverdue {
+        due_at: Timestamp,
+        notify: Recipients,
+    },
+    /// Nobody told stakeholders by the severity's deadline: the automatic
+    /// notice (current state, routed by the notifiers) goes out.
+    StakeholderNoticeDue {
+        due_at: Timestamp,
+        notify: Recipients,
+    },
+    /// An SME's track has not reported back for a period.
+    SmeReportOverdue {
+        person: String,
+        track: String,
+        due_at: Timestamp,
+        notify: Recipients,
+    },
+    /// An escalation rule's condition held for its `after` (once per rule).
+    Escalated {
+        rule: String,
+        target: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+        due_at: Timestamp,
+    },
+    /// The post-incident review is past due.
+    ReviewOverdue {
+        due_at: Timestamp,
+        notify: Recipients,
+    },
 }
 
 impl EventKind {
@@ -124,6 +165,12 @@ impl EventKind {
             EventKind::AlertAcknowledged { .. } => "alert_acknowledged",
             EventKind::AlertResolved { .. } => "alert_resolved",
             EventKind::AlertsAllResolved { .. } => "alerts_all_resolved",
+            EventKind::ChecklistMissed { .. } => "checklist_missed",
+            EventKind::UpdateOverdue { .. } => "update_overdue",
+            EventKind::StakeholderNoticeDue { .. } => "stakeholder_notice_due",
+            EventKind::SmeReportOverdue { .. } => "sme_report_overdue",
+            EventKind::Escalated { .. } => "escalated",
+            EventKind::ReviewOverdue { .. } => "review_overdue",
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod model;
 pub mod policy;
 pub mod template;
 pub mod time;
+pub mod timers;
 
 pub use alert::{Alert, AlertAction, AlertIntake, AlertRules, AlertSignal, AlertStatus, NewIncident, RouteDefaults};
 pub use apply::{apply, replay};

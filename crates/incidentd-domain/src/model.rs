@@ -141,8 +141,96 @@ pub struct Sme {
     pub person: String,
     pub track: String,
     pub assigned_at: Timestamp,
-    /// Last finding this SME recorded (report-back cadence, issue 3).
+    /// Last finding this SME recorded (resets the report-back clock).
     pub last_report_at: Option<Timestamp>,
+    /// Last report-back nudge (the next one is a period later).
+    #[serde(default)]
+    pub nudged_at: Option<Timestamp>,
+}
+
+/// The first-15-minutes checklist items, in playbook order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChecklistItemKind {
+    /// Someone acknowledged the incident.
+    Acknowledge,
+    /// Severity set by a person (not the unclear default) and a commander assigned.
+    SeverityAndCommander,
+    /// Comms lead assigned, plus at least one SME for SEV-1/2.
+    TeamAssembled,
+    /// At least one SME on a track.
+    InvestigationPlan,
+}
+
+impl ChecklistItemKind {
+    pub const ALL: [ChecklistItemKind; 4] = [
+        ChecklistItemKind::Acknowledge,
+        ChecklistItemKind::SeverityAndCommander,
+        ChecklistItemKind::TeamAssembled,
+        ChecklistItemKind::InvestigationPlan,
+    ];
+
+    /// Stable id (API, config keys).
+    pub fn id(self) -> &'static str {
+        match self {
+            ChecklistItemKind::Acknowledge => "acknowledge",
+            ChecklistItemKind::SeverityAndCommander => "severity_and_commander",
+            ChecklistItemKind::TeamAssembled => "team_assembled",
+            ChecklistItemKind::InvestigationPlan => "investigation_plan",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            ChecklistItemKind::Acknowledge => "Incident acknowledged",
+            ChecklistItemKind::SeverityAndCommander => "Severity set and incident commander assigned",
+            ChecklistItemKind::TeamAssembled => "Team assembled (comms lead, SMEs for SEV-1/2)",
+            ChecklistItemKind::InvestigationPlan => "Investigation plan (at least one SME track)",
+        }
+    }
+}
+
+/// A checklist item's progress. Its deadline is not stored: it derives from
+/// the declaration time and the policy (`timers::checklist_due`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChecklistItem {
+    pub item: ChecklistItemKind,
+    /// When the event that satisfies it happened (late or not).
+    pub done_at: Option<Timestamp>,
+    /// When the miss was announced (once).
+    pub missed_at: Option<Timestamp>,
+}
+
+/// An escalation rule that fired (once per incident per rule).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Escalation {
+    pub rule: String,
+    /// Contact group of the org config.
+    pub target: String,
+    pub fired_at: Timestamp,
+    pub message: Option<String>,
+}
+
+/// The facts escalation rules test, from one change to the next. Rules
+/// measure how long their condition has held from this history, so a
+/// severity upgrade starts a rule's clock at the upgrade.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Phase {
+    pub at: Timestamp,
+    pub severity: Severity,
+    pub status: Status,
+    pub data_loss: DataLoss,
+    pub regulatory: bool,
+}
+
+/// Who a reminder, nudge or escalation is for.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Recipients {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub people: Vec<String>,
+    /// The whole team (when nobody holds the role that should hear it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -223,6 +311,26 @@ pub struct Incident {
     pub updates: Vec<Update>,
     pub version: u64,
     pub last_event_at: Timestamp,
+    /// A person set the severity (at declaration or later), as opposed to
+    /// the unclear-severity default.
+    #[serde(default)]
+    pub severity_confirmed: bool,
+    #[serde(default)]
+    pub checklist: Vec<ChecklistItem>,
+    #[serde(default)]
+    pub escalations: Vec<Escalation>,
+    #[serde(default)]
+    pub phases: Vec<Phase>,
+    /// Last reminder that an internal update is overdue.
+    #[serde(default)]
+    pub update_reminded_at: Option<Timestamp>,
+    /// First stakeholder notice: an internal or executive update, or the
+    /// automatic notice sent at the severity's deadline.
+    #[serde(default)]
+    pub stakeholders_notified_at: Option<Timestamp>,
+    /// Reminder that the post-incident review is overdue.
+    #[serde(default)]
+    pub review_reminded_at: Option<Timestamp>,
     /// Alerts attached by alert sources (issue 6), in arrival order.
     #[serde(default)]
     pub alerts: Vec<crate::alert::Alert>,

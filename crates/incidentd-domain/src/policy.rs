@@ -131,16 +131,21 @@ impl Policy {
 
 impl Policy {
     /// When the next internal update is due: the time the last internal
-    /// update promised, or one cadence period after declaration if none was
-    /// posted yet. `None` when the severity has no cadence or it is resolved.
+    /// update promised (or one cadence period after it), or one period
+    /// after declaration if none was posted yet. A severity change after the
+    /// last update restarts the clock with the new severity's cadence, so an
+    /// upgrade tightens it at once. `None` when the severity has no cadence
+    /// or the incident is resolved.
     pub fn next_update_due(&self, s: &Incident) -> Option<Timestamp> {
         if s.is_resolved() {
             return None;
         }
         let cadence = self.for_severity(s.severity).update_every?;
         match s.last_internal_update_at {
-            Some(last) => Some(s.promised_next_update_at.unwrap_or_else(|| last.plus(cadence))),
-            None => Some(s.declared_at.plus(cadence)),
+            Some(last) if last >= s.severity_set_at => {
+                Some(s.promised_next_update_at.unwrap_or_else(|| last.plus(cadence)))
+            }
+            _ => Some(s.severity_set_at.max(s.declared_at).plus(cadence)),
         }
     }
 }

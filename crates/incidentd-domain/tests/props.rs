@@ -88,31 +88,38 @@ fn alert_intake() -> impl Strategy<Value = AlertIntake> {
 
 fn action() -> impl Strategy<Value = Action> {
     prop_oneof![
-        alert_intake().prop_map(|i| Action::Alert(std::sync::Arc::new(i))),
-        Just(Action::Acknowledge),
-        (severity(), text()).prop_map(|(severity, reason)| Action::SetSeverity { severity, reason }),
-        (role(), person(), prop::option::of(text())).prop_map(|(role, person, track)| Action::AssignRole {
+        1 => alert_intake().prop_map(|i| Action::Alert(std::sync::Arc::new(i))),
+        3 => Just(Action::Tick),
+        1 => Just(Action::Acknowledge),
+        1 => (severity(), text()).prop_map(|(severity, reason)| Action::SetSeverity { severity, reason }),
+        1 => (role(), person(), prop::option::of(text())).prop_map(|(role, person, track)| Action::AssignRole {
             role,
             person,
             track
         }),
-        (role(), person()).prop_map(|(role, person)| Action::UnassignRole { role, person }),
-        (status(), text()).prop_map(|(status, note)| Action::SetStatus { status, note }),
-        text().prop_map(|note| Action::Resolve { note }),
-        (prop::option::of(text()), prop::option::of(0u32..150), any::<bool>()).prop_map(|(impact, pct, reg)| {
+        1 => (role(), person()).prop_map(|(role, person)| Action::UnassignRole { role, person }),
+        1 => (status(), text()).prop_map(|(status, note)| Action::SetStatus { status, note }),
+        1 => text().prop_map(|note| Action::Resolve { note }),
+        1 => (
+            prop::option::of(text()),
+            prop::option::of(0u32..150),
+            any::<bool>(),
+            prop::sample::select(&[DataLoss::None, DataLoss::Possible, DataLoss::Confirmed][..]),
+        )
+            .prop_map(|(impact, pct, reg, loss)| {
             Action::SetImpact {
                 impact,
                 customer_impact_percent: pct,
-                data_loss: Some(DataLoss::Possible),
+                data_loss: Some(loss),
                 regulatory: Some(reg),
             }
         }),
-        (
+        1 => (
             prop::sample::select(&[EntryKind::Note, EntryKind::Finding, EntryKind::System][..]),
             text()
         )
             .prop_map(|(kind, text)| Action::AddEntry { kind, text }),
-        (
+        1 => (
             prop::sample::select(&[UpdateKind::Internal, UpdateKind::Customer, UpdateKind::Executive][..]),
             prop::option::of(text()),
             prop::option::of(text()),
@@ -161,6 +168,16 @@ fn check_invariants(s: &Incident, events_so_far: u64) {
     if let Some(p) = s.customer_impact_percent {
         assert!(p <= 100);
     }
+    let mut rules: Vec<&str> = s.escalations.iter().map(|e| e.rule.as_str()).collect();
+    rules.sort();
+    rules.dedup();
+    assert_eq!(rules.len(), s.escalations.len(), "each escalation rule fires once");
+    assert!(
+        s.checklist
+            .iter()
+            .all(|c| c.done_at.is_none() || c.missed_at.is_none() || c.done_at >= c.missed_at),
+        "a missed item can only be done later"
+    );
     let mut fps: Vec<&str> = s.alerts.iter().map(|a| a.fingerprint.as_str()).collect();
     fps.sort();
     fps.dedup();
@@ -195,6 +212,11 @@ fn step(
             for e in &events {
                 apply(live, e);
                 log.push(serde_json::to_string(e).unwrap());
+            }
+            if cmd.action == Action::Tick {
+                // What fired is recorded: nothing is due any more at `now`.
+                prop_assert!(timers::fire(live, policy, now).is_empty(), "a tick leaves nothing due");
+                prop_assert!(timers::next_deadline(live, policy).is_none_or(|d| d > now));
             }
         }
         Err(_) => prop_assert_eq!(&*live, &before, "an error changes nothing"),

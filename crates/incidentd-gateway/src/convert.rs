@@ -2,6 +2,7 @@
 
 use crate::error::invalid;
 use incidentd_domain as d;
+use incidentd_domain::timers;
 use incidentd_proto::v1 as pb;
 use tonic::Status;
 
@@ -166,12 +167,36 @@ pub fn incident(s: &d::Incident, policy: &d::Policy) -> pb::Incident {
         mitigated_at: ots(s.mitigated_at),
         resolved_at: ots(s.resolved_at),
         next_update_due: ots(policy.next_update_due(s)),
-        checklist: Vec::new(),
-        escalations: Vec::new(),
+        checklist: s
+            .checklist
+            .iter()
+            .map(|c| pb::ChecklistItem {
+                id: c.item.id().to_string(),
+                title: c.item.title().to_string(),
+                due_at: Some(ts(timers::checklist_due(s, policy, c.item))),
+                done_at: ots(c.done_at),
+                missed: c.missed_at.is_some(),
+                missed_at: ots(c.missed_at),
+            })
+            .collect(),
+        escalations: s
+            .escalations
+            .iter()
+            .map(|e| pb::Escalation {
+                rule: e.rule.clone(),
+                target: e.target.clone(),
+                fired_at: Some(ts(e.fired_at)),
+                message: e.message.clone().unwrap_or_default(),
+            })
+            .collect(),
         alerts: s.alerts.iter().map(alert).collect(),
         version: s.version,
         summary: s.summary.clone(),
         updated_at: Some(ts(s.last_event_at)),
+        review_due_at: ots(timers::review_due(s, policy)),
+        stakeholder_notice_due: ots(timers::stakeholder_notice_due(s, policy)),
+        stakeholders_notified_at: ots(s.stakeholders_notified_at),
+        next_deadline: ots(timers::next_deadline(s, policy)),
     }
 }
 

@@ -109,11 +109,16 @@ impl IncidentService for IncidentApi {
     ) -> Result<Response<pb::Incident>, Status> {
         let r = req.into_inner();
         self.observe("DeclareIncident", async {
+            // No team: the org's default team (declare first, sort it out later).
+            let team = match opt(r.team) {
+                Some(t) => t,
+                None => self.handle.org().default_team().unwrap_or_default(),
+            };
             let action = Action::Declare {
                 id: d::IncidentId::default(),
                 number: 0,
                 title: r.title,
-                team: r.team,
+                team,
                 services: r.services,
                 severity: convert::severity_in("severity", r.severity)?,
                 summary: r.summary,

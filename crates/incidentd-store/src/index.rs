@@ -1,6 +1,7 @@
 //! sled: everything here can be rebuilt from the log.
 //!
-//! Trees: `events` ((incident, version BE) → payload), `snapshots`
+//! Trees: `events` ((incident, version BE) → log offset of the event's
+//! record, u64 LE: payloads are read back from the log), `snapshots`
 //! (incident → snapshot), `requests` (idempotency key → log offset of the
 //! record u64 LE, response) and `meta` (the watermark: every log record
 //! before that offset is in the trees).
@@ -23,18 +24,55 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 const WATERMARK: &[u8] = b"indexed_upto";
+/// Layout of the trees; an index of another layout is rebuilt from the log.
+const INDEX_FORMAT_KEY: &[u8] = b"index_format";
+const INDEX_FORMAT: u64 = 2;
 const SNAPSHOT_FORMAT: u8 = 1;
 
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
-/// One durable batch, to index and then answer.
+/// One durable batch, to index (its caller was answered by the writer).
 pub(crate) struct Committed {
     pub records: Vec<Record>,
     /// Log offset of the batch's first record.
     pub start: u64,
-    /// Log offset just after the batch.
-    pub end: u64,
-    pub reply: Reply<u64>,
+}
+
+/// Reads event records back from the log by offset (positioned reads on a
+/// handle of its own, so they never disturb the writer).
+pub(crate) struct LogReader {
+    pub file: std::fs::File,
+    pub path: std::path::PathBuf,
+}
+
+impl LogReader {
+    /// The payload of the event record at `at`, checked against its CRC and
+    /// against the incident and version the index filed it under.
+    fn event_at(&self, at: u64, incident: &IncidentKey, version: u64) -> Result<Vec<u8>, StoreError> {
+        use std::os::unix::fs::FileExt;
+        let io = |op| move |e| StoreError::io(op, &self.path, e);
+        let mut raw = [0u8; format::RECORD_HEADER_LEN];
+        self.file.read_exact_at(&mut raw, at).map_err(io("read"))?;
+        let header = format::RecordHeader::new(raw);
+        let corrupt = |why: &str| StoreError::Corrupt(format!("{} at offset {at}: {why}", self.path.display()));
+        if !header.plausible() {
+            return Err(corrupt("the index points at no record"));
+        }
+        let mut body = vec![0u8; header.body_len()];
+        self.file
+            .read_exact_at(&mut body, at + format::RECORD_HEADER_LEN as u64)
+            .map_err(io("read"))?;
+        if !header.matches(&body) {
+            return Err(corrupt("checksum mismatch"));
+        }
+        match format::event_head(&body) {
+            Some((inc, v)) if header.kind() == format::KIND_EVENT && inc == *incident && v == version => {
+                body.drain(..format::EVENT_FIXED);
+                Ok(body)
+            }
+            _ => Err(corrupt("the index points at another record")),
+        }
+    }
 }
 
 pub(crate) enum SledMsg {
@@ -159,6 +197,30 @@ impl Index {
         Ok(())
     }
 
+    /// Empties the event index (and resets the watermark) if it was written
+    /// in another layout, so recovery rebuilds it from the log.
+    pub(crate) fn ensure_format(&self) -> Result<(), StoreError> {
+        let v = self
+            .meta
+            .get(INDEX_FORMAT_KEY)
+            .map_err(StoreError::sled("read index format"))?;
+        let format = v
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .map(u64::from_le_bytes);
+        if format == Some(INDEX_FORMAT) {
+            return Ok(());
+        }
+        if format.is_some() || !self.events.is_empty() {
+            tracing::info!(?format, "event index has another layout; rebuilding it from the log");
+        }
+        self.events.clear().map_err(StoreError::sled("clear events"))?;
+        self.set_watermark(0)?;
+        self.meta
+            .insert(INDEX_FORMAT_KEY, &INDEX_FORMAT.to_le_bytes())
+            .map_err(StoreError::sled("write index format"))?;
+        Ok(())
+    }
+
     pub(crate) fn flush(&self) -> Result<(), StoreError> {
         self.db.flush().map(|_| ()).map_err(StoreError::sled("flush"))
     }
@@ -172,12 +234,8 @@ impl Index {
             let mut at = batch.start;
             for rec in &batch.records {
                 match rec {
-                    Record::Event {
-                        incident,
-                        version,
-                        payload,
-                    } => {
-                        events.insert(&event_key(incident, *version), payload.as_slice());
+                    Record::Event { incident, version, .. } => {
+                        events.insert(&event_key(incident, *version), &at.to_le_bytes());
                         any_event = true;
                     }
                     Record::Idempotency { key, response } => {
@@ -201,9 +259,10 @@ impl Index {
         Ok(())
     }
 
-    pub(crate) fn put_event(&self, incident: &IncidentKey, version: u64, payload: &[u8]) -> Result<(), StoreError> {
+    /// Indexes the event record that starts at log offset `at`.
+    pub(crate) fn put_event(&self, incident: &IncidentKey, version: u64, at: u64) -> Result<(), StoreError> {
         self.events
-            .insert(event_key(incident, version), payload)
+            .insert(event_key(incident, version), &at.to_le_bytes())
             .map_err(StoreError::sled("index event"))?;
         Ok(())
     }
@@ -227,6 +286,20 @@ impl Index {
         self.events
             .remove(event_key(incident, version))
             .map_err(StoreError::sled("remove event"))?;
+        Ok(())
+    }
+
+    /// Rewrites the index as format 1 had it: payload values, no format key.
+    #[cfg(test)]
+    pub(crate) fn make_old_layout_for_test(&self, incident: &IncidentKey) -> Result<(), StoreError> {
+        self.meta
+            .remove(INDEX_FORMAT_KEY)
+            .map_err(StoreError::sled("remove index format"))?;
+        for version in 1..=3 {
+            self.events
+                .insert(event_key(incident, version), b"an old payload copy".as_slice())
+                .map_err(StoreError::sled("index event"))?;
+        }
         Ok(())
     }
 
@@ -307,6 +380,7 @@ impl Index {
 
     pub(crate) fn events(
         &self,
+        log: &LogReader,
         incident: &IncidentKey,
         from_exclusive: u64,
         to_inclusive: u64,
@@ -323,17 +397,22 @@ impl Index {
             .range(event_key(incident, first)..=event_key(incident, to_inclusive))
         {
             let (k, v) = kv.map_err(StoreError::sled("read events"))?;
-            if let Some(version) = version_of(&k) {
-                out.push((version, v.to_vec()));
+            let at = <[u8; 8]>::try_from(v.as_ref()).map(u64::from_le_bytes);
+            if let (Some(version), Ok(at)) = (version_of(&k), at) {
+                out.push((version, log.event_at(at, incident, version)?));
             }
         }
         Ok(out)
     }
 
-    pub(crate) fn load(&self, incident: &IncidentKey) -> Result<Option<RecoveredIncident>, StoreError> {
+    pub(crate) fn load(
+        &self,
+        log: &LogReader,
+        incident: &IncidentKey,
+    ) -> Result<Option<RecoveredIncident>, StoreError> {
         let snapshot = self.snapshot(incident)?;
         let after = snapshot.as_ref().map_or(0, |s| s.version);
-        let tail = self.events(incident, after, u64::MAX)?;
+        let tail = self.events(log, incident, after, u64::MAX)?;
         if snapshot.is_none() && tail.is_empty() {
             return Ok(None);
         }
@@ -406,6 +485,7 @@ pub(crate) struct Shared {
 /// until every sender is gone; then flushes, closes sled and answers.
 pub(crate) fn run(
     index: Index,
+    log: LogReader,
     mut rx: mpsc::Receiver<SledMsg>,
     shared: Arc<Shared>,
     flush_every: Duration,
@@ -442,9 +522,6 @@ pub(crate) fn run(
                         tracing::error!(error = %e, "sled index update failed; it is rebuilt from the log at the next start");
                     }
                 }
-                for b in batches {
-                    let _ = b.reply.send(Ok(b.end));
-                }
             }
             SledMsg::Snapshot { incident, snapshot } => match index.put_snapshot(&incident, &snapshot) {
                 Ok(true) => {
@@ -454,7 +531,7 @@ pub(crate) fn run(
                 Err(e) => tracing::warn!(error = %e, "snapshot write failed; replay will be longer"),
             },
             SledMsg::Load { incident, reply } => {
-                let _ = reply.send(usable(index_broken).and_then(|()| index.load(&incident)));
+                let _ = reply.send(usable(index_broken).and_then(|()| index.load(&log, &incident)));
             }
             SledMsg::ReadEvents {
                 incident,
@@ -462,7 +539,8 @@ pub(crate) fn run(
                 to_inclusive,
                 reply,
             } => {
-                let read = usable(index_broken).and_then(|()| index.events(&incident, from_exclusive, to_inclusive));
+                let read =
+                    usable(index_broken).and_then(|()| index.events(&log, &incident, from_exclusive, to_inclusive));
                 let _ = reply.send(read);
             }
             SledMsg::GetIdempotent { key, reply } => {

@@ -25,6 +25,7 @@
 //! Call [`Store::close`] before reopening a directory in the same process:
 //! dropping the last handle also stops the threads, but without waiting.
 
+pub mod backup;
 mod error;
 mod format;
 mod index;
@@ -188,9 +189,16 @@ impl Store {
         let (sled_tx, sled_rx) = mpsc::channel(SLED_QUEUE);
         let (writer_tx, writer_rx) = mpsc::channel(WRITE_QUEUE);
         let flush_every = cfg.snapshot_flush_every;
+        let log_path = cfg.dir.join("events.log");
+        let reader = index::LogReader {
+            file: file
+                .try_clone()
+                .map_err(|e| StoreError::io("open a reader of", &log_path, e))?,
+            path: log_path,
+        };
         std::thread::Builder::new()
             .name("incidentd-sled".into())
-            .spawn(move || index::run(index, sled_rx, shared, flush_every, lock))
+            .spawn(move || index::run(index, reader, sled_rx, shared, flush_every, lock))
             .map_err(|e| StoreError::io("start the sled thread for", &cfg.dir, e))?;
         let writer = writer::Writer {
             file,
@@ -229,8 +237,8 @@ impl Store {
     }
 
     /// Durably appends one batch (all records of one mutating call): resolves
-    /// after the `fdatasync` that covers it, and after its records are in
-    /// sled, with the log offset just after the batch. Concurrent appends
+    /// after the `fdatasync` that covers it, with the log offset just after
+    /// the batch. Reads sent after it resolves see its records. Concurrent appends
     /// share syncs (group commit). Waits while the writer queue is full.
     pub async fn append(&self, batch: Vec<Record>) -> Result<u64, StoreError> {
         if self.is_closed() {

@@ -30,6 +30,7 @@ struct IncidentScan {
 pub(crate) fn recover(dir: &Path, started: Instant) -> Result<Recovered, StoreError> {
     let log_path = dir.join("events.log");
     let (index, index_rebuilt) = open_index(dir, &dir.join("sled"))?;
+    index.ensure_format()?;
     let (file, file_len) = open_log(&log_path)?;
 
     let mut snapshots = index.all_snapshots()?;
@@ -54,7 +55,7 @@ pub(crate) fn recover(dir: &Path, started: Instant) -> Result<Recovered, StoreEr
                     inc.tail.push((version, payload.to_vec()));
                 }
                 if reindex {
-                    index.put_event(&incident, version, payload)?;
+                    index.put_event(&incident, version, at)?;
                     reindexed += 1;
                 } else {
                     claimed = Some((incident, version));
@@ -193,11 +194,7 @@ fn reindex_up_to(file: &File, path: &Path, end: u64, watermark: u64, index: &Ind
     scan(file, path, end, |at, next, body| {
         if next <= watermark {
             match body {
-                Body::Event {
-                    incident,
-                    version,
-                    payload,
-                } => index.put_event(&incident, version, payload)?,
+                Body::Event { incident, version, .. } => index.put_event(&incident, version, at)?,
                 Body::Idempotency { key, response } => index.put_request(key, response, at)?,
             }
             copied += 1;
@@ -227,7 +224,7 @@ fn in_version_order(mut tail: Vec<(u64, Vec<u8>)>) -> Vec<(u64, Vec<u8>)> {
 /// Reads records from the start of the log up to `len`, calling `visit`
 /// with (offset, offset after, record) for each intact one. Returns where
 /// the intact prefix ends and how many records it holds.
-fn scan(
+pub(crate) fn scan(
     file: &File,
     path: &Path,
     len: u64,

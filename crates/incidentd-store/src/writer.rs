@@ -2,9 +2,12 @@
 //!
 //! It takes every batch queued since its last sync (up to a size cap),
 //! frames them into one buffer, writes it with one positioned write, calls
-//! `fdatasync` once, and hands the group to the sled thread, which indexes it
-//! and answers each caller with the offset after its batch. While the sled
-//! thread indexes, the writer is already writing the next group.
+//! `fdatasync` once, queues the group for the sled thread to index, and then
+//! answers each caller with the offset after its batch. Queuing before
+//! answering keeps reads consistent: any sled request a caller sends after
+//! its answer is behind the indexing of its records in the sled thread's
+//! queue. Indexing is off the answer path: while the sled thread indexes,
+//! the writer is already writing the next group.
 
 use crate::format;
 use crate::index::{Committed, Reply, SledMsg};
@@ -111,6 +114,7 @@ impl Writer {
         }
         buf.clear();
         let mut batches = Vec::with_capacity(reqs.len());
+        let mut replies = Vec::with_capacity(reqs.len());
         let mut records = 0u64;
         for r in reqs {
             let start = self.offset + buf.len() as u64;
@@ -121,16 +125,15 @@ impl Writer {
             batches.push(Committed {
                 records: r.records,
                 start,
-                end: self.offset + buf.len() as u64,
-                reply: r.reply,
             });
+            replies.push((r.reply, self.offset + buf.len() as u64));
         }
         if !buf.is_empty() {
             let started = Instant::now();
             if let Err(err) = self.write_and_sync(buf) {
                 self.roll_back(&err, failed);
-                for b in batches {
-                    let _ = b.reply.send(Err(err.clone()));
+                for (reply, _) in replies {
+                    let _ = reply.send(Err(err.clone()));
                 }
                 return;
             }
@@ -143,11 +146,11 @@ impl Writer {
             batches,
             end: self.offset,
         };
-        // If the sled thread is gone, the batches are durable all the same.
-        if let Err(mpsc::error::SendError(SledMsg::Commit { batches, .. })) = self.sled.blocking_send(msg) {
-            for b in batches {
-                let _ = b.reply.send(Ok(b.end));
-            }
+        // If the sled thread is gone, the batches are durable all the same
+        // (and the next open indexes them).
+        let _ = self.sled.blocking_send(msg);
+        for (reply, end) in replies {
+            let _ = reply.send(Ok(end));
         }
     }
 

@@ -58,6 +58,13 @@ pub enum Cmd {
     Serve,
     /// Print the built-in demo org config.
     DemoConfig,
+    /// Online backup: copy the event log of --data-dir into DEST (an empty
+    /// directory) while the server runs. Restore: start incidentd with
+    /// `--data-dir DEST`; it rebuilds its indexes from the log.
+    Backup {
+        /// Directory for the copy; created if missing, must hold no store.
+        dest: PathBuf,
+    },
 }
 
 impl Cli {
@@ -187,7 +194,13 @@ pub async fn serve(
         let app = incidentd_gateway::router(http_state.clone());
         let mut stop = stop_rx.clone();
         tokio::spawn(async move {
-            let _ = axum::serve(http_listener, app)
+            // Webhook and status-page replies go out at once (no Nagle + delayed ACK stall).
+            let listener = axum::serve::ListenerExt::tap_io(http_listener, |tcp| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+                }
+            });
+            let _ = axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
                     let _ = stop.wait_for(|s| *s).await;
                 })

@@ -7,9 +7,13 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(Cmd::DemoConfig) = cli.cmd {
-        print!("{}", incidentd_config::DEMO_TOML);
-        return ExitCode::SUCCESS;
+    match &cli.cmd {
+        Some(Cmd::DemoConfig) => {
+            print!("{}", incidentd_config::DEMO_TOML);
+            return ExitCode::SUCCESS;
+        }
+        Some(Cmd::Backup { dest }) => return backup(&cli.data_dir, dest),
+        Some(Cmd::Serve) | None => {}
     }
     // Config errors are reported before anything binds a port.
     let org = match incidentd::load_org(cli.config.as_deref()) {
@@ -35,6 +39,30 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("incidentd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `incidentd backup DEST`: needs no config and takes no lock.
+fn backup(data_dir: &std::path::Path, dest: &std::path::Path) -> ExitCode {
+    match incidentd_store::backup::backup(data_dir, dest) {
+        Ok(r) => {
+            println!(
+                "incidentd backup: {} records ({} bytes) of {} copied to {}",
+                r.records,
+                r.bytes,
+                data_dir.display(),
+                r.log.display()
+            );
+            println!(
+                "restore: incidentd --data-dir {} (indexes are rebuilt from the log)",
+                dest.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("incidentd backup: {e}");
             ExitCode::FAILURE
         }
     }

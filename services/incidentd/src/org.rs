@@ -51,6 +51,9 @@ impl OrgView for Org {
             .cloned()
             .unwrap_or_else(|| self.default_policy.clone())
     }
+    fn default_team(&self) -> Option<String> {
+        Some(self.config.org.default_team.clone())
+    }
 }
 
 pub(crate) fn severity(s: incidentd_config::Severity) -> d::Severity {
