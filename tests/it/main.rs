@@ -4,6 +4,8 @@
 mod alerts;
 mod bad_input;
 mod ctl;
+mod otlp;
 mod playbook;
+mod review;
 mod support;
 mod timers;

@@ -73,6 +73,8 @@ pub enum RouterMsg {
         /// The incident that answered `closed` for this key, if any.
         stale: Option<IncidentId>,
         reply: oneshot::Sender<Result<Routed>>,
+        /// The caller's span, handed on to the incident's actor.
+        span: tracing::Span,
     },
     /// A declaration the router asked for finished.
     Declared { key: String, result: Result<IncidentId> },
@@ -94,7 +96,8 @@ pub enum Routed {
     Ignored(String),
 }
 
-type Waiter = (Arc<AlertIntake>, oneshot::Sender<Result<Routed>>);
+/// A notification waiting for its key's turn, with its reply and the caller's span.
+type Waiter = (Arc<AlertIntake>, oneshot::Sender<Result<Routed>>, tracing::Span);
 
 enum Entry {
     Known {
@@ -244,7 +247,12 @@ impl Alerts {
     fn send(&self, intake: Arc<AlertIntake>, stale: Option<IncidentId>) -> Result<oneshot::Receiver<Result<Routed>>> {
         let (reply, rx) = oneshot::channel();
         self.router
-            .cast(RouterMsg::Ingest { intake, stale, reply })
+            .cast(RouterMsg::Ingest {
+                intake,
+                stale,
+                reply,
+                span: tracing::Span::current(),
+            })
             .map_err(|_| Error::ShuttingDown)?;
         Ok(rx)
     }
@@ -270,7 +278,12 @@ impl Actor for AlertRouter {
         st: &mut RouterState,
     ) -> std::result::Result<(), ActorProcessingErr> {
         match msg {
-            RouterMsg::Ingest { intake, stale, reply } => st.ingest(&myself, intake, stale, reply),
+            RouterMsg::Ingest {
+                intake,
+                stale,
+                reply,
+                span,
+            } => st.ingest(&myself, (intake, reply, span), stale),
             RouterMsg::Declared { key, result } => st.declared(&myself, key, result),
             RouterMsg::BatchDone { key, id: done } => {
                 // A batch of a key's previous (closed) incident does not free the new one's turn.
@@ -290,26 +303,20 @@ impl Actor for AlertRouter {
 }
 
 impl RouterState {
-    fn ingest(
-        &mut self,
-        myself: &ActorRef<RouterMsg>,
-        intake: Arc<AlertIntake>,
-        stale: Option<IncidentId>,
-        reply: oneshot::Sender<Result<Routed>>,
-    ) {
+    fn ingest(&mut self, myself: &ActorRef<RouterMsg>, waiter: Waiter, stale: Option<IncidentId>) {
         // Checked alone, before it can join a batch or declare: a bad notification fails alone.
-        if let Err(e) = alert::validate(&intake) {
-            let _ = reply.send(Err(e.into()));
+        if let Err(e) = alert::validate(&waiter.0) {
+            let _ = waiter.1.send(Err(e.into()));
             return;
         }
-        let key = intake.key.clone();
+        let key = waiter.0.key.clone();
         let (previous, carried) = match self.index.get_mut(&key) {
             Some(Entry::Declaring { queue, .. }) => {
-                queue.push((intake, reply));
+                queue.push(waiter);
                 return;
             }
             Some(Entry::Known { id, waiting, .. }) if stale != Some(*id) => {
-                waiting.push((intake, reply));
+                waiting.push(waiter);
                 self.dispatch(myself, &key);
                 return;
             }
@@ -317,6 +324,7 @@ impl RouterState {
             Some(Entry::Known { id, waiting, .. }) => (Some(*id), std::mem::take(waiting)),
             None => (None, Vec::new()),
         };
+        let (intake, reply, span) = waiter;
         if !intake.has_trigger() {
             let _ = reply.send(Ok(Routed::Ignored(format!(
                 "ignored: no open incident for dedup key {:?}; only a trigger opens one",
@@ -343,6 +351,7 @@ impl RouterState {
             cmd,
             request_id: None,
             reply: RpcReplyPort::from(tx),
+            span,
         });
         let router = myself.clone();
         tokio::spawn(async move {
@@ -388,8 +397,8 @@ impl RouterState {
                     self.index.insert(key, Entry::known(prev));
                 }
                 // The waiting notifications start over, in order; the first trigger declares again.
-                for (intake, reply) in queue {
-                    self.ingest(myself, intake, previous, reply);
+                for waiter in queue {
+                    self.ingest(myself, waiter, previous);
                 }
             }
         }
@@ -407,6 +416,8 @@ impl RouterState {
         let (batch, merged) = take_batch(waiting);
         *busy = true;
         let (tx, answer) = oneshot::channel();
+        // A batch travels in the span of its first notification's caller.
+        let span = batch.first().map_or_else(tracing::Span::none, |(_, _, s)| s.clone());
         let msg = IncidentMsg::Execute {
             cmd: Command {
                 by: None,
@@ -415,9 +426,10 @@ impl RouterState {
             request_id: None,
             kind: ReplyKind::Incident,
             reply: RpcReplyPort::from(tx),
+            span,
         };
         if self.supervisor.cast(SupervisorMsg::Route { id, msg }).is_err() {
-            for (_, reply) in batch {
+            for (_, reply, _) in batch {
                 let _ = reply.send(Err(Error::ShuttingDown));
             }
             return;
@@ -430,7 +442,7 @@ impl RouterState {
                 ))
             });
             let _ = router.cast(RouterMsg::BatchDone { key, id });
-            for (_, reply) in batch {
+            for (_, reply, _) in batch {
                 let _ = reply.send(Ok(Routed::Answered {
                     id,
                     result: result.clone(),
@@ -446,26 +458,26 @@ fn take_batch(waiting: &mut Vec<Waiter>) -> (Vec<Waiter>, Arc<AlertIntake>) {
     let mut batch: Vec<Waiter> = Vec::new();
     let mut signals = 0;
     let mut rest = std::mem::take(waiting).into_iter();
-    for (intake, reply) in rest.by_ref() {
-        let fits = batch.first().is_none_or(|(first, _)| {
+    for (intake, reply, span) in rest.by_ref() {
+        let fits = batch.first().is_none_or(|(first, _, _)| {
             first.source == intake.source
                 && first.rules == intake.rules
                 && first.defaults == intake.defaults
                 && signals + intake.signals.len() <= alert::limits::SIGNALS_MAX
         });
         if !fits {
-            waiting.push((intake, reply));
+            waiting.push((intake, reply, span));
             break;
         }
         signals += intake.signals.len();
-        batch.push((intake, reply));
+        batch.push((intake, reply, span));
     }
     waiting.extend(rest);
     let merged = match batch.as_slice() {
-        [(one, _)] => one.clone(),
-        [(first, _), ..] => {
+        [(one, _, _)] => one.clone(),
+        [(first, _, _), ..] => {
             let mut m = AlertIntake::clone(first);
-            m.signals = batch.iter().flat_map(|(i, _)| i.signals.iter().cloned()).collect();
+            m.signals = batch.iter().flat_map(|(i, _, _)| i.signals.iter().cloned()).collect();
             Arc::new(m)
         }
         // `dispatch` only calls with something waiting, and the first always fits.

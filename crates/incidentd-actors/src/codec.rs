@@ -101,6 +101,9 @@ pub fn summary_of(s: &Incident) -> Incident {
         update_reminded_at: s.update_reminded_at,
         stakeholders_notified_at: s.stakeholders_notified_at,
         review_reminded_at: s.review_reminded_at,
+        review: s.review.clone(),
+        internal_updates: s.internal_updates,
+        internal_updates_on_time: s.internal_updates_on_time,
         // Alerts stay out of summaries like the timeline; the key stays (dedup index rebuild).
         alerts: Vec::new(),
         alert_key: s.alert_key.clone(),

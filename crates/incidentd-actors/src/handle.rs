@@ -115,7 +115,12 @@ impl Handle {
 
     pub async fn declare(&self, cmd: Command, request_id: Option<String>) -> Result<Incident> {
         let reply = self
-            .ask(|reply| SupervisorMsg::Declare { cmd, request_id, reply })
+            .ask(|reply| SupervisorMsg::Declare {
+                cmd,
+                request_id,
+                reply,
+                span: tracing::Span::current(),
+            })
             .await??;
         expect_incident(reply)
     }
@@ -133,6 +138,7 @@ impl Handle {
             request_id,
             kind,
             reply,
+            span: tracing::Span::current(),
         })
         .await?
     }

@@ -17,6 +17,15 @@ pub trait OrgView: Directory + Send + Sync + 'static {
     fn default_team(&self) -> Option<String> {
         None
     }
+    /// Ids and names of the org's people (the blameless check looks for
+    /// them as the subject of a failure).
+    fn people(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// The blameless check's wording rules.
+    fn blame_rules(&self) -> Vec<incidentd_domain::review::BlameRule> {
+        incidentd_domain::review::default_blame_rules()
+    }
 }
 
 /// An org that knows every team, person and service, with the playbook

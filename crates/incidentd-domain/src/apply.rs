@@ -7,6 +7,7 @@ use crate::model::{
     ChecklistItem, ChecklistItemKind, EntryKind, Escalation, Incident, Recipients, Role, Sme, Status, TimelineEntry,
     Update, UpdateKind,
 };
+use crate::review::{ActionItem, ActionItemState};
 use crate::timers;
 
 pub fn apply(state: &mut Incident, event: &Event) {
@@ -188,10 +189,15 @@ pub fn apply(state: &mut Incident, event: &Event) {
             fields,
             next_update_at,
             rendered,
+            was_due_at,
         } => {
             if *kind == UpdateKind::Internal {
                 state.last_internal_update_at = Some(event.at);
                 state.promised_next_update_at = *next_update_at;
+                state.internal_updates += 1;
+                if was_due_at.is_none_or(|due| event.at <= due) {
+                    state.internal_updates_on_time += 1;
+                }
             }
             if matches!(kind, UpdateKind::Internal | UpdateKind::Executive) {
                 state.stakeholders_notified_at.get_or_insert(event.at);
@@ -286,6 +292,62 @@ pub fn apply(state: &mut Incident, event: &Event) {
             state.review_reminded_at = Some(event.at);
             let text = format!("Post-incident review overdue (due {due_at}); reminded {}", who(notify));
             system(state, text);
+        }
+        EventKind::ReviewUpdated { sections } => {
+            state.review.sections.merge(sections);
+            state.review.updated_at = Some(event.at);
+            state.review.updated_by = by.clone();
+            let names: Vec<&str> = sections
+                .named()
+                .iter()
+                .filter(|(_, t)| t.is_some())
+                .map(|(n, _)| *n)
+                .collect();
+            system(state, format!("Review updated: {}", names.join(", ").replace('_', " ")));
+        }
+        EventKind::ActionItemAdded {
+            number,
+            description,
+            owner,
+            due_at,
+        } => {
+            state.review.action_items.push(ActionItem {
+                number: *number,
+                description: description.clone(),
+                owner: owner.clone(),
+                due_at: *due_at,
+                created_at: event.at,
+                state: ActionItemState::Open,
+                reminded_at: None,
+            });
+            system(
+                state,
+                format!("Action item #{number} for {owner}, due {due_at}: {description}"),
+            );
+        }
+        EventKind::ActionItemCompleted { number } => {
+            if let Some(a) = state.review.action_items.iter_mut().find(|a| a.number == *number) {
+                a.state = ActionItemState::Done { at: event.at };
+            }
+            system(state, format!("Action item #{number} done"));
+        }
+        EventKind::ActionItemDropped { number, reason } => {
+            if let Some(a) = state.review.action_items.iter_mut().find(|a| a.number == *number) {
+                a.state = ActionItemState::Dropped {
+                    at: event.at,
+                    reason: reason.clone(),
+                };
+            }
+            system(state, format!("Action item #{number} dropped: {reason}"));
+        }
+        EventKind::ActionItemOverdue { number, owner, due_at } => {
+            if let Some(a) = state.review.action_items.iter_mut().find(|a| a.number == *number) {
+                a.reminded_at = Some(event.at);
+            }
+            system(
+                state,
+                format!("Action item #{number} is overdue (due {due_at}); reminded {owner}"),
+            );
         }
     }
     after_event(state, event);

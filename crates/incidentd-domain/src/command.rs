@@ -68,6 +68,46 @@ pub enum Action {
     /// A deadline may have passed: fire whatever is due at `now` (sent by
     /// the incident's own timer, never by a client).
     Tick,
+    /// Write review sections (resolved incidents only); `None` keeps a section.
+    UpdateReview {
+        sections: crate::review::ReviewSections,
+    },
+    AddActionItem {
+        description: String,
+        owner: String,
+        due_at: crate::time::Timestamp,
+    },
+    CompleteActionItem {
+        number: u32,
+    },
+    DropActionItem {
+        number: u32,
+        reason: String,
+    },
+}
+
+impl Action {
+    /// Stable short name, for logs and spans.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Declare { .. } => "declare",
+            Action::Acknowledge => "acknowledge",
+            Action::SetSeverity { .. } => "set_severity",
+            Action::AssignRole { .. } => "assign_role",
+            Action::UnassignRole { .. } => "unassign_role",
+            Action::SetStatus { .. } => "set_status",
+            Action::SetImpact { .. } => "set_impact",
+            Action::AddEntry { .. } => "add_entry",
+            Action::PostUpdate { .. } => "post_update",
+            Action::Resolve { .. } => "resolve",
+            Action::Tick => "tick",
+            Action::UpdateReview { .. } => "update_review",
+            Action::AddActionItem { .. } => "add_action_item",
+            Action::CompleteActionItem { .. } => "complete_action_item",
+            Action::DropActionItem { .. } => "drop_action_item",
+            Action::Alert(_) => "alert",
+        }
+    }
 }
 
 /// Who exists in the organisation. The domain asks; the org config answers.

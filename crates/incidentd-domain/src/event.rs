@@ -5,6 +5,7 @@
 use crate::model::{
     ChecklistItemKind, DataLoss, EntryKind, IncidentId, Recipients, Role, Severity, Status, UpdateFields, UpdateKind,
 };
+use crate::review::ReviewSections;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -86,6 +87,9 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         next_update_at: Option<Timestamp>,
         rendered: String,
+        /// Internal updates: when this one was due (cadence adherence).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        was_due_at: Option<Timestamp>,
     },
     /// An alert joined the incident (new fingerprint, or a resolved one firing
     /// again). `key` is the incident's dedup key: the dedup index is rebuilt
@@ -144,6 +148,30 @@ pub enum EventKind {
         due_at: Timestamp,
         notify: Recipients,
     },
+    // The review (from resolution on).
+    /// Sections written or rewritten (only the ones set).
+    ReviewUpdated {
+        sections: ReviewSections,
+    },
+    ActionItemAdded {
+        number: u32,
+        description: String,
+        owner: String,
+        due_at: Timestamp,
+    },
+    ActionItemCompleted {
+        number: u32,
+    },
+    ActionItemDropped {
+        number: u32,
+        reason: String,
+    },
+    /// An open action item passed its due date (reminder to its owner, once).
+    ActionItemOverdue {
+        number: u32,
+        owner: String,
+        due_at: Timestamp,
+    },
 }
 
 impl EventKind {
@@ -171,6 +199,11 @@ impl EventKind {
             EventKind::SmeReportOverdue { .. } => "sme_report_overdue",
             EventKind::Escalated { .. } => "escalated",
             EventKind::ReviewOverdue { .. } => "review_overdue",
+            EventKind::ReviewUpdated { .. } => "review_updated",
+            EventKind::ActionItemAdded { .. } => "action_item_added",
+            EventKind::ActionItemCompleted { .. } => "action_item_completed",
+            EventKind::ActionItemDropped { .. } => "action_item_dropped",
+            EventKind::ActionItemOverdue { .. } => "action_item_overdue",
         }
     }
 }

@@ -13,6 +13,8 @@ pub mod error;
 pub mod event;
 pub mod model;
 pub mod policy;
+pub mod report;
+pub mod review;
 pub mod template;
 pub mod time;
 pub mod timers;

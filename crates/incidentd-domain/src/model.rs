@@ -331,6 +331,14 @@ pub struct Incident {
     /// Reminder that the post-incident review is overdue.
     #[serde(default)]
     pub review_reminded_at: Option<Timestamp>,
+    /// The post-incident review (from resolution on).
+    #[serde(default)]
+    pub review: crate::review::Review,
+    /// Internal updates posted, and how many of them by their deadline.
+    #[serde(default)]
+    pub internal_updates: u32,
+    #[serde(default)]
+    pub internal_updates_on_time: u32,
     /// Alerts attached by alert sources (issue 6), in arrival order.
     #[serde(default)]
     pub alerts: Vec<crate::alert::Alert>,

@@ -90,6 +90,19 @@ fn action() -> impl Strategy<Value = Action> {
     prop_oneof![
         1 => alert_intake().prop_map(|i| Action::Alert(std::sync::Arc::new(i))),
         3 => Just(Action::Tick),
+        1 => text().prop_map(|t| Action::UpdateReview {
+            sections: review::ReviewSections {
+                root_causes: Some(t),
+                ..Default::default()
+            }
+        }),
+        1 => (text(), person(), 0i64..10_000_000).prop_map(|(description, owner, due)| Action::AddActionItem {
+            description,
+            owner,
+            due_at: Timestamp(1_795_729_200_000 + due),
+        }),
+        1 => (1u32..4).prop_map(|number| Action::CompleteActionItem { number }),
+        1 => (1u32..4, text()).prop_map(|(number, reason)| Action::DropActionItem { number, reason }),
         1 => Just(Action::Acknowledge),
         1 => (severity(), text()).prop_map(|(severity, reason)| Action::SetSeverity { severity, reason }),
         1 => (role(), person(), prop::option::of(text())).prop_map(|(role, person, track)| Action::AssignRole {

@@ -242,9 +242,7 @@ impl AlertService for AlertApi {
         req: Request<pb::IngestAlertRequest>,
     ) -> Result<Response<pb::IngestAlertResponse>, Status> {
         let bearer = bearer_of(&req);
-        self.metrics
-            .run("IngestAlert", self.one(req.into_inner(), bearer))
-            .await
+        crate::grpc::observe(&self.metrics, "IngestAlert", self.one(req.into_inner(), bearer)).await
     }
 
     async fn ingest_alerts(
@@ -252,8 +250,6 @@ impl AlertService for AlertApi {
         req: Request<tonic::Streaming<pb::IngestAlertRequest>>,
     ) -> Result<Response<pb::IngestAlertsResponse>, Status> {
         let bearer = bearer_of(&req);
-        self.metrics
-            .run("IngestAlerts", self.many(req.into_inner(), bearer))
-            .await
+        crate::grpc::observe(&self.metrics, "IngestAlerts", self.many(req.into_inner(), bearer)).await
     }
 }

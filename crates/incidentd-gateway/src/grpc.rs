@@ -12,8 +12,10 @@ use incidentd_proto::v1 as pb;
 use incidentd_proto::v1::incident_service_server::IncidentService;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Instant;
 use tokio::sync::mpsc;
 use tonic::{Request, Response, Status};
+use tracing::Instrument;
 
 /// Largest page a list call returns.
 pub const MAX_PAGE: u32 = 500;
@@ -34,13 +36,12 @@ impl IncidentApi {
         IncidentApi { handle, metrics, stop }
     }
 
-    /// Runs one RPC inside a span, recording its latency and status code.
     async fn observe<T>(
         &self,
         method: &'static str,
         fut: impl Future<Output = Result<T, Status>>,
     ) -> Result<Response<T>, Status> {
-        self.metrics.run(method, fut).await
+        observe(&self.metrics, method, fut).await
     }
 
     fn incident_pb(&self, s: &d::Incident) -> pb::Incident {
@@ -87,7 +88,24 @@ fn filter(
     Ok(f)
 }
 
-fn page_size(n: u32, default: u32) -> Result<usize, Status> {
+/// Runs one RPC inside a span, recording its latency and status code.
+pub(crate) async fn observe<T>(
+    metrics: &RpcMetrics,
+    method: &'static str,
+    fut: impl Future<Output = Result<T, Status>>,
+) -> Result<Response<T>, Status> {
+    let started = Instant::now();
+    let span = tracing::info_span!("rpc", rpc = method, incident_id = tracing::field::Empty);
+    let result = fut.instrument(span).await;
+    let code = match &result {
+        Ok(_) => tonic::Code::Ok,
+        Err(s) => s.code(),
+    };
+    metrics.observe(method, code, started.elapsed());
+    result.map(Response::new)
+}
+
+pub(crate) fn page_size(n: u32, default: u32) -> Result<usize, Status> {
     match n {
         0 => Ok(default as usize),
         n if n > MAX_PAGE => Err(invalid("page_size", format!("at most {MAX_PAGE}"))),

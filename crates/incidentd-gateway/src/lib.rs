@@ -11,6 +11,7 @@ pub mod http;
 pub mod ingest;
 pub mod metrics;
 pub mod pagerduty;
+pub mod review;
 pub mod server;
 
 pub use alert_grpc::AlertApi;

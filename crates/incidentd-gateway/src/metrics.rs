@@ -114,20 +114,3 @@ pub fn code_name(c: tonic::Code) -> &'static str {
         Unauthenticated => "UNAUTHENTICATED",
     }
 }
-
-impl RpcMetrics {
-    /// Runs one RPC inside a span (`rpc`, `incident_id` to be recorded), recording its latency and status code.
-    pub async fn run<T>(
-        &self,
-        method: &'static str,
-        fut: impl Future<Output = Result<T, tonic::Status>>,
-    ) -> Result<tonic::Response<T>, tonic::Status> {
-        use tracing::Instrument;
-        let started = std::time::Instant::now();
-        let span = tracing::info_span!("rpc", rpc = method, incident_id = tracing::field::Empty);
-        let result = fut.instrument(span).await;
-        let code = result.as_ref().map_or_else(tonic::Status::code, |_| tonic::Code::Ok);
-        self.observe(method, code, started.elapsed());
-        result.map(tonic::Response::new)
-    }
-}

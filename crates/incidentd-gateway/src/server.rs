@@ -5,9 +5,11 @@
 use crate::alert_grpc::AlertApi;
 use crate::grpc::IncidentApi;
 use crate::metrics::RpcMetrics;
+use crate::review::ReviewApi;
 use incidentd_actors::Handle;
 use incidentd_proto::v1::alert_service_server::AlertServiceServer;
 use incidentd_proto::v1::incident_service_server::IncidentServiceServer;
+use incidentd_proto::v1::review_service_server::ReviewServiceServer;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tonic_health::server::HealthReporter;
@@ -34,6 +36,7 @@ pub async fn serve_grpc(
         .register_encoded_file_descriptor_set(incidentd_proto::v1::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
+    let reviews = ReviewServiceServer::new(ReviewApi::new(handle.clone(), rpc.clone()));
     let api = IncidentServiceServer::new(IncidentApi::new(handle, rpc, stop.clone()));
     let mut stopped = stop;
     let shutdown = async move {
@@ -41,6 +44,7 @@ pub async fn serve_grpc(
     };
     reporter.set_serving::<IncidentServiceServer<IncidentApi>>().await;
     reporter.set_serving::<AlertServiceServer<AlertApi>>().await;
+    reporter.set_serving::<ReviewServiceServer<ReviewApi>>().await;
     reporter
         .set_service_status("", tonic_health::ServingStatus::Serving)
         .await;
@@ -59,6 +63,7 @@ pub async fn serve_grpc(
         .add_service(reflection_v1alpha)
         .add_service(api)
         .add_service(AlertServiceServer::new(alerts))
+        .add_service(reviews)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;
     Ok(())

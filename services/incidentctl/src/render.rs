@@ -350,6 +350,24 @@ fn describe(k: &EventKind) -> String {
         EventKind::AlertAcknowledged { fingerprint } => format!("alert acknowledged: {fingerprint}"),
         EventKind::AlertResolved { fingerprint, .. } => format!("alert resolved: {fingerprint}"),
         EventKind::AlertsAllResolved { count } => format!("all {count} alert(s) resolved"),
+        EventKind::ReviewUpdated { sections } => {
+            let names: Vec<&str> = sections
+                .named()
+                .iter()
+                .filter(|(_, t)| t.is_some())
+                .map(|(n, _)| *n)
+                .collect();
+            format!("review: {}", names.join(", ").replace('_', " "))
+        }
+        EventKind::ActionItemAdded {
+            number,
+            description,
+            owner,
+            ..
+        } => format!("action #{number} for {owner}: {}", first_line(description)),
+        EventKind::ActionItemCompleted { number } => format!("action #{number} done"),
+        EventKind::ActionItemDropped { number, reason } => format!("action #{number} dropped{}", because(reason)),
+        EventKind::ActionItemOverdue { number, owner, .. } => format!("action #{number} overdue → {owner}"),
     }
 }
 

@@ -54,6 +54,13 @@ impl OrgView for Org {
     fn default_team(&self) -> Option<String> {
         Some(self.config.org.default_team.clone())
     }
+    fn people(&self) -> Vec<String> {
+        self.config
+            .people
+            .iter()
+            .flat_map(|p| [p.id.clone(), p.name.clone()])
+            .collect()
+    }
 }
 
 pub(crate) fn severity(s: incidentd_config::Severity) -> d::Severity {
