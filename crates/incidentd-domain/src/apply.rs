@@ -2,10 +2,11 @@
 //! fails and never reads anything but its arguments, so replaying the log
 //! rebuilds exactly the live state. Every event also writes its timeline entry.
 
+use crate::drill::DrillScript;
 use crate::event::{Event, EventKind};
 use crate::model::{
-    ChecklistItem, ChecklistItemKind, EntryKind, Escalation, Incident, Recipients, Role, Sme, Status, TimelineEntry,
-    Update, UpdateKind,
+    ChecklistItem, ChecklistItemKind, EntryKind, Escalation, Incident, Recipients, Role, RoleHeld, Sme, Status,
+    TimelineEntry, Update, UpdateKind,
 };
 use crate::review::{ActionItem, ActionItemState};
 use crate::timers;
@@ -13,11 +14,17 @@ use crate::timers;
 pub fn apply(state: &mut Incident, event: &Event) {
     state.version += 1;
     state.last_event_at = event.at;
+    apply_kind(state, event, &event.kind);
+    after_event(state, event);
+}
+
+/// Folds `kind` (the event's own, or the effect a drill step injects).
+fn apply_kind(state: &mut Incident, event: &Event, kind: &EventKind) {
     let version = state.version;
     let by = event.by.clone();
     let system = |state: &mut Incident, text: String| push_entry(state, version, event, EntryKind::System, text);
 
-    match &event.kind {
+    match kind {
         EventKind::Declared {
             id,
             number,
@@ -82,6 +89,11 @@ pub fn apply(state: &mut Incident, event: &Event) {
             system(state, text);
         }
         EventKind::RoleAssigned { role, person, track } => {
+            state.role_history.push(RoleHeld {
+                role: *role,
+                person: person.clone(),
+                at: event.at,
+            });
             match role {
                 Role::Commander => state.roster.commander = Some(person.clone()),
                 Role::CommsLead => state.roster.comms_lead = Some(person.clone()),
@@ -100,6 +112,11 @@ pub fn apply(state: &mut Incident, event: &Event) {
             system(state, text);
         }
         EventKind::RoleHandedOver { role, from, to } => {
+            state.role_history.push(RoleHeld {
+                role: *role,
+                person: to.clone(),
+                at: event.at,
+            });
             match role {
                 Role::Commander => state.roster.commander = Some(to.clone()),
                 Role::CommsLead => state.roster.comms_lead = Some(to.clone()),
@@ -349,8 +366,28 @@ pub fn apply(state: &mut Incident, event: &Event) {
                 format!("Action item #{number} is overdue (due {due_at}); reminded {owner}"),
             );
         }
+        EventKind::DrillStarted { scenario, title, steps } => {
+            state.drill_script = Some(DrillScript {
+                scenario: scenario.clone(),
+                started_at: event.at,
+                steps: steps.clone(),
+                played: 0,
+            });
+            system(
+                state,
+                format!(
+                    "[DRILL] Scenario \"{title}\" started: {} scripted injections",
+                    steps.len()
+                ),
+            );
+        }
+        EventKind::DrillInjected { step, effect } => {
+            if let Some(script) = &mut state.drill_script {
+                script.played = script.played.max(step + 1);
+            }
+            apply_kind(state, event, effect);
+        }
     }
-    after_event(state, event);
 }
 
 /// What every event may change besides its own fields: the phase history

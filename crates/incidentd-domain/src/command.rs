@@ -84,6 +84,10 @@ pub enum Action {
         number: u32,
         reason: String,
     },
+    /// Plays a scenario into a drill incident (right after its declaration).
+    StartScript {
+        scenario: crate::drill::Scenario,
+    },
 }
 
 impl Action {
@@ -106,6 +110,7 @@ impl Action {
             Action::CompleteActionItem { .. } => "complete_action_item",
             Action::DropActionItem { .. } => "drop_action_item",
             Action::Alert(_) => "alert",
+            Action::StartScript { .. } => "start_script",
         }
     }
 }

@@ -413,6 +413,7 @@ pub fn decide(state: &Incident, cmd: &Command, ctx: &Ctx<'_>) -> Result<Vec<Even
                 due_at: *due_at,
             })])
         }
+        Action::StartScript { scenario } => Ok(vec![event(start_script(state, scenario)?)]),
         Action::CompleteActionItem { number } => {
             let item = open_action_item(state, *number)?;
             Ok(vec![event(EventKind::ActionItemCompleted { number: item.number })])
@@ -432,6 +433,27 @@ pub fn decide(state: &Incident, cmd: &Command, ctx: &Ctx<'_>) -> Result<Vec<Even
         // Handled before the declared check, above.
         Action::Alert(intake) => crate::alert::decide(state, intake, ctx),
     }
+}
+
+fn start_script(state: &Incident, scenario: &crate::drill::Scenario) -> Result<EventKind, DomainError> {
+    if !state.drill {
+        return Err(DomainError::precondition(
+            Some("scenario"),
+            "scenarios play only into drill incidents",
+        ));
+    }
+    if state.drill_script.is_some() {
+        return Err(DomainError::precondition(
+            Some("scenario"),
+            "this drill already has a scenario",
+        ));
+    }
+    ensure_open(state)?;
+    Ok(EventKind::DrillStarted {
+        scenario: scenario.id.clone(),
+        title: scenario.title.clone(),
+        steps: scenario.steps.clone(),
+    })
 }
 
 /// A review exists from resolution on.

@@ -172,6 +172,17 @@ pub enum EventKind {
         owner: String,
         due_at: Timestamp,
     },
+    /// A game day's scenario starts playing into this (drill) incident.
+    DrillStarted {
+        scenario: String,
+        title: String,
+        steps: Vec<crate::drill::Step>,
+    },
+    /// A scripted injection played (its effect is an ordinary event).
+    DrillInjected {
+        step: usize,
+        effect: Box<EventKind>,
+    },
 }
 
 impl EventKind {
@@ -204,6 +215,8 @@ impl EventKind {
             EventKind::ActionItemCompleted { .. } => "action_item_completed",
             EventKind::ActionItemDropped { .. } => "action_item_dropped",
             EventKind::ActionItemOverdue { .. } => "action_item_overdue",
+            EventKind::DrillStarted { .. } => "drill_started",
+            EventKind::DrillInjected { .. } => "drill_injected",
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod alert;
 pub mod apply;
 pub mod command;
 pub mod decide;
+pub mod drill;
 pub mod error;
 pub mod event;
 pub mod model;

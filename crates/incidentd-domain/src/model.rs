@@ -345,6 +345,20 @@ pub struct Incident {
     /// The dedup key (alert group) whose incident this is, if an alert opened it.
     #[serde(default)]
     pub alert_key: Option<String>,
+    /// Drills: the scenario's script and how far it has played.
+    #[serde(default)]
+    pub drill_script: Option<crate::drill::DrillScript>,
+    /// Every time someone took a role (role rotation).
+    #[serde(default)]
+    pub role_history: Vec<RoleHeld>,
+}
+
+/// Someone took a role on an incident.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleHeld {
+    pub role: Role,
+    pub person: String,
+    pub at: Timestamp,
 }
 
 impl Incident {

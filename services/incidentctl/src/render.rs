@@ -368,6 +368,8 @@ fn describe(k: &EventKind) -> String {
         EventKind::ActionItemCompleted { number } => format!("action #{number} done"),
         EventKind::ActionItemDropped { number, reason } => format!("action #{number} dropped{}", because(reason)),
         EventKind::ActionItemOverdue { number, owner, .. } => format!("action #{number} overdue → {owner}"),
+        EventKind::DrillStarted { title, steps, .. } => format!("drill \"{title}\" ({} injections)", steps.len()),
+        EventKind::DrillInjected { step, effect } => format!("drill step {}: {}", step + 1, describe(effect)),
     }
 }
 
