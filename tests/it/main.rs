@@ -4,6 +4,7 @@
 mod alerts;
 mod bad_input;
 mod ctl;
+mod drill;
 mod otlp;
 mod playbook;
 mod review;

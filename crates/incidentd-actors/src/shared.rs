@@ -26,6 +26,15 @@ pub trait OrgView: Directory + Send + Sync + 'static {
     fn blame_rules(&self) -> Vec<incidentd_domain::review::BlameRule> {
         incidentd_domain::review::default_blame_rules()
     }
+    /// Game-day scenarios (built-in ones, plus the org's scenario files).
+    fn scenarios(&self) -> Vec<incidentd_domain::drill::Scenario> {
+        incidentd_domain::drill::builtin_scenarios()
+    }
+    /// Ids of a team's people.
+    fn team_members(&self, team: &str) -> Vec<String> {
+        let _ = team;
+        Vec::new()
+    }
 }
 
 /// An org that knows every team, person and service, with the playbook

@@ -105,6 +105,24 @@ pub(crate) async fn observe<T>(
     result.map(Response::new)
 }
 
+/// Every incident summary matching `filter` (action items, reports and role
+/// rotation read all of them; summaries carry everything but timelines).
+pub(crate) async fn all_incidents(handle: &Handle, filter: Filter) -> Result<Vec<Arc<d::Incident>>, Status> {
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let page = handle
+            .list(filter.clone(), after, MAX_PAGE as usize)
+            .await
+            .map_err(status)?;
+        out.extend(page.incidents);
+        match page.next {
+            Some(n) => after = Some(n),
+            None => return Ok(out),
+        }
+    }
+}
+
 pub(crate) fn page_size(n: u32, default: u32) -> Result<usize, Status> {
     match n {
         0 => Ok(default as usize),

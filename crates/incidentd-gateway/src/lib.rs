@@ -5,6 +5,7 @@
 pub mod alert_grpc;
 pub mod alertmanager;
 pub mod convert;
+pub mod drill;
 pub mod error;
 pub mod grpc;
 pub mod http;

@@ -4,7 +4,7 @@
 
 use crate::convert::{self, opt, request_id, ts};
 use crate::error::{invalid, status};
-use crate::grpc::{MAX_PAGE, observe, page_size};
+use crate::grpc::{all_incidents, observe, page_size};
 use crate::metrics::RpcMetrics;
 use incidentd_actors::{Filter, Handle};
 use incidentd_domain::review::{self, ActionItem, ActionItemState, ReviewSections};
@@ -31,6 +31,10 @@ impl ReviewApi {
             .execute_incident(id, cmd, request_id(rid)?)
             .await
             .map_err(status)
+    }
+
+    async fn all(&self, filter: Filter) -> Result<Vec<Arc<d::Incident>>, Status> {
+        all_incidents(&self.handle, filter).await
     }
 
     fn review_pb(&self, s: &d::Incident, markdown: bool) -> pb::Review {
@@ -83,25 +87,6 @@ impl ReviewApi {
                 String::new()
             },
             version: s.version,
-        }
-    }
-
-    /// Every incident summary matching `filter` (action items and reports
-    /// read all of them; summaries carry reviews without timelines).
-    async fn all(&self, filter: Filter) -> Result<Vec<Arc<d::Incident>>, Status> {
-        let mut out = Vec::new();
-        let mut after = None;
-        loop {
-            let page = self
-                .handle
-                .list(filter.clone(), after, MAX_PAGE as usize)
-                .await
-                .map_err(status)?;
-            out.extend(page.incidents);
-            match page.next {
-                Some(n) => after = Some(n),
-                None => return Ok(out),
-            }
         }
     }
 }

@@ -3,11 +3,13 @@
 //! drained (in-flight calls finish).
 
 use crate::alert_grpc::AlertApi;
+use crate::drill::DrillApi;
 use crate::grpc::IncidentApi;
 use crate::metrics::RpcMetrics;
 use crate::review::ReviewApi;
 use incidentd_actors::Handle;
 use incidentd_proto::v1::alert_service_server::AlertServiceServer;
+use incidentd_proto::v1::drill_service_server::DrillServiceServer;
 use incidentd_proto::v1::incident_service_server::IncidentServiceServer;
 use incidentd_proto::v1::review_service_server::ReviewServiceServer;
 use std::sync::Arc;
@@ -37,6 +39,7 @@ pub async fn serve_grpc(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
     let reviews = ReviewServiceServer::new(ReviewApi::new(handle.clone(), rpc.clone()));
+    let drills = DrillServiceServer::new(DrillApi::new(handle.clone(), rpc.clone()));
     let api = IncidentServiceServer::new(IncidentApi::new(handle, rpc, stop.clone()));
     let mut stopped = stop;
     let shutdown = async move {
@@ -45,6 +48,7 @@ pub async fn serve_grpc(
     reporter.set_serving::<IncidentServiceServer<IncidentApi>>().await;
     reporter.set_serving::<AlertServiceServer<AlertApi>>().await;
     reporter.set_serving::<ReviewServiceServer<ReviewApi>>().await;
+    reporter.set_serving::<DrillServiceServer<DrillApi>>().await;
     reporter
         .set_service_status("", tonic_health::ServingStatus::Serving)
         .await;
@@ -64,6 +68,7 @@ pub async fn serve_grpc(
         .add_service(api)
         .add_service(AlertServiceServer::new(alerts))
         .add_service(reviews)
+        .add_service(drills)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;
     Ok(())

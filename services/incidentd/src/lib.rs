@@ -6,6 +6,7 @@
 
 pub mod alerts;
 pub mod org;
+pub mod scenarios;
 pub mod telemetry;
 
 use anyhow::{Context, bail};
@@ -50,6 +51,9 @@ pub struct Cli {
     /// Local development mode: no tokens; refuses non-loopback listen addresses.
     #[arg(long, env = "INCIDENTD_DEV", global = true)]
     pub dev: bool,
+    /// Directory of game-day scenario files (`*.toml`), beside the built-in ones.
+    #[arg(long, env = "INCIDENTD_SCENARIOS", global = true)]
+    pub scenarios: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -74,6 +78,7 @@ impl Cli {
             grpc_listen: self.grpc_listen,
             http_listen: self.http_listen,
             dev: self.dev,
+            scenarios: Vec::new(),
         }
     }
 }
@@ -84,6 +89,8 @@ pub struct Options {
     pub grpc_listen: SocketAddr,
     pub http_listen: SocketAddr,
     pub dev: bool,
+    /// Game-day scenarios (built-in + files), loaded before binding.
+    pub scenarios: Vec<incidentd_domain::drill::Scenario>,
 }
 
 /// Loads and validates the org config (or the demo org).
@@ -159,11 +166,11 @@ pub async fn run(
         }
     };
     let (result, ()) = tokio::join!(
-        serve(
+        serve_with(
             http_listener,
             grpc_listener,
             &opts.data_dir,
-            config,
+            org::Org::with_scenarios(config, opts.scenarios.clone()),
             shutdown,
             Some(ready_tx)
         ),
@@ -181,8 +188,28 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     on_ready: Option<tokio::sync::oneshot::Sender<Ready>>,
 ) -> anyhow::Result<()> {
-    let integrations = alerts::integrations(&config);
-    let org: Arc<org::Org> = Arc::new(org::Org::new(config));
+    serve_with(
+        http_listener,
+        grpc_listener,
+        data_dir,
+        org::Org::new(config),
+        shutdown,
+        on_ready,
+    )
+    .await
+}
+
+/// `serve` with an org built by the caller (its scenario files loaded).
+pub async fn serve_with(
+    http_listener: TcpListener,
+    grpc_listener: TcpListener,
+    data_dir: &Path,
+    org: org::Org,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_ready: Option<tokio::sync::oneshot::Sender<Ready>>,
+) -> anyhow::Result<()> {
+    let org: Arc<org::Org> = Arc::new(org);
+    let integrations = alerts::integrations(&org.config);
     let http_addr = http_listener.local_addr()?;
     let grpc_addr = grpc_listener.local_addr()?;
     let http_state = HttpState {
