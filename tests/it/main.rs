@@ -1,6 +1,7 @@
 //! One test binary for every end-to-end test: each starts the real
 //! `incidentd` binary on `127.0.0.1:0` with its own data dir.
 
+mod alerts;
 mod bad_input;
 mod ctl;
 mod drill;

@@ -106,5 +106,8 @@ pub fn summary_of(s: &Incident) -> Incident {
         internal_updates_on_time: s.internal_updates_on_time,
         drill_script: s.drill_script.clone(),
         role_history: s.role_history.clone(),
+        // Alerts stay out of summaries like the timeline; the key stays (dedup index rebuild).
+        alerts: Vec::new(),
+        alert_key: s.alert_key.clone(),
     }
 }

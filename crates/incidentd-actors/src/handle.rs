@@ -87,6 +87,11 @@ impl Handle {
         Ok((handle, figures))
     }
 
+    /// The supervisor, for the alert router (`alerts.rs`), which routes through it.
+    pub(crate) fn supervisor(&self) -> ActorRef<SupervisorMsg> {
+        self.supervisor.clone()
+    }
+
     pub fn clock(&self) -> Clock {
         self.shared.clock
     }

@@ -5,6 +5,7 @@
 //! store's durable log) → apply → reply → publish. Because state is rebuilt
 //! from the log, a crashed actor is simply started again from the store.
 
+pub mod alerts;
 pub mod codec;
 pub mod error;
 pub mod handle;
@@ -12,6 +13,7 @@ pub mod incident;
 pub mod shared;
 pub mod supervisor;
 
+pub use alerts::{Alerts, Ingested, Outcome};
 pub use codec::Reply;
 pub use error::{Error, Result};
 pub use handle::{Handle, Options, Recovered, Watch, WatchItem};

@@ -381,6 +381,12 @@ impl SupervisorState {
         {
             *slot_id = id;
             *number = self.next_number;
+        } else if let Action::Alert(intake) = &mut cmd.action {
+            // The first notification of an alert group opens the incident (issue 6).
+            std::sync::Arc::make_mut(intake).open_as = incidentd_domain::NewIncident {
+                id,
+                number: self.next_number,
+            };
         }
         // Validate before spawning anything: a refused declaration leaves no trace.
         if let Err(e) = self.validate_declaration(&cmd) {

@@ -282,6 +282,9 @@ pub struct Integration {
     /// `reopen_window` (default `"30m"`): a re-firing alert group within this
     /// long after resolution reopens the old incident.
     pub reopen_window: Duration,
+    /// `auto_resolve` (default `false`): when all alerts of the incident
+    /// resolve, resolve the incident. Off by default: the commander decides.
+    pub auto_resolve: bool,
 }
 
 impl OrgConfig {

@@ -121,6 +121,8 @@ pub(crate) struct RawIntegration {
     #[serde(default)]
     pub auto_mitigate: bool,
     pub reopen_window: Option<SStr>,
+    #[serde(default)]
+    pub auto_resolve: bool,
 }
 
 #[derive(Debug, Deserialize)]

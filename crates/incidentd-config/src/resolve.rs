@@ -563,6 +563,7 @@ fn resolve_integration(p: &mut Problems<'_>, x: &RawIntegration, known: &Known, 
             .map_or_else(|| default_team.to_string(), |t| t.get_ref().clone()),
         auto_mitigate: x.auto_mitigate,
         reopen_window,
+        auto_resolve: x.auto_resolve,
     }
 }
 

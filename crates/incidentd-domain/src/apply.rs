@@ -232,6 +232,14 @@ fn apply_kind(state: &mut Incident, event: &Event, kind: &EventKind) {
             });
             system(state, format!("{} update #{seq} posted", capitalise(&kind.to_string())));
         }
+        EventKind::AlertAttached { .. }
+        | EventKind::AlertAcknowledged { .. }
+        | EventKind::AlertResolved { .. }
+        | EventKind::AlertsAllResolved { .. } => {
+            let text = crate::alert::apply(state, &event.kind)
+                .unwrap_or_else(|| format!("Alert event: {}", event.kind.name()));
+            system(state, text);
+        }
         EventKind::ChecklistMissed { item, due_at, notify } => {
             if let Some(c) = state.checklist.iter_mut().find(|c| c.item == *item) {
                 c.missed_at = Some(event.at);

@@ -61,6 +61,10 @@ pub enum Action {
     Resolve {
         note: String,
     },
+    /// One alert notification for one dedup key (issue 6, `alert.rs`): opens
+    /// the incident if it is not declared yet (the supervisor fills
+    /// `open_as`), else attaches / resolves / reopens.
+    Alert(std::sync::Arc<crate::alert::AlertIntake>),
     /// A deadline may have passed: fire whatever is due at `now` (sent by
     /// the incident's own timer, never by a client).
     Tick,
@@ -105,6 +109,7 @@ impl Action {
             Action::AddActionItem { .. } => "add_action_item",
             Action::CompleteActionItem { .. } => "complete_action_item",
             Action::DropActionItem { .. } => "drop_action_item",
+            Action::Alert(_) => "alert",
             Action::StartScript { .. } => "start_script",
         }
     }

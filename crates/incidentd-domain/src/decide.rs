@@ -38,6 +38,10 @@ pub fn decide(state: &Incident, cmd: &Command, ctx: &Ctx<'_>) -> Result<Vec<Even
     if let Some(by) = &cmd.by {
         check_person(ctx, "by", by)?;
     }
+    // Alerts may open the incident, so they skip the declared check below.
+    if let Action::Alert(intake) = &cmd.action {
+        return crate::alert::decide(state, intake, ctx);
+    }
     let event = |kind: EventKind| Event {
         at: ctx.now,
         by: cmd.by.clone(),
@@ -426,6 +430,8 @@ pub fn decide(state: &Incident, cmd: &Command, ctx: &Ctx<'_>) -> Result<Vec<Even
                 reason: reason.to_string(),
             })])
         }
+        // Handled before the declared check, above.
+        Action::Alert(intake) => crate::alert::decide(state, intake, ctx),
     }
 }
 

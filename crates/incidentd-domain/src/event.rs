@@ -91,6 +91,24 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         was_due_at: Option<Timestamp>,
     },
+    /// An alert joined the incident (new fingerprint, or a resolved one firing
+    /// again). `key` is the incident's dedup key: the dedup index is rebuilt
+    /// from these on recovery.
+    AlertAttached {
+        key: String,
+        alert: crate::alert::Alert,
+    },
+    AlertAcknowledged {
+        fingerprint: String,
+    },
+    AlertResolved {
+        fingerprint: String,
+        ended_at: Timestamp,
+    },
+    /// The last unresolved alert of the incident resolved.
+    AlertsAllResolved {
+        count: u64,
+    },
     // Timer events: decided when a deadline passes (`timers::fire`), so a
     // deadline that fired is in the log and never fires twice.
     /// A first-15-minutes item was not done by its deadline.
@@ -182,6 +200,10 @@ impl EventKind {
             EventKind::ImpactChanged { .. } => "impact_changed",
             EventKind::EntryAdded { .. } => "entry_added",
             EventKind::UpdatePosted { .. } => "update_posted",
+            EventKind::AlertAttached { .. } => "alert_attached",
+            EventKind::AlertAcknowledged { .. } => "alert_acknowledged",
+            EventKind::AlertResolved { .. } => "alert_resolved",
+            EventKind::AlertsAllResolved { .. } => "alerts_all_resolved",
             EventKind::ChecklistMissed { .. } => "checklist_missed",
             EventKind::UpdateOverdue { .. } => "update_overdue",
             EventKind::StakeholderNoticeDue { .. } => "stakeholder_notice_due",

@@ -339,6 +339,12 @@ pub struct Incident {
     pub internal_updates: u32,
     #[serde(default)]
     pub internal_updates_on_time: u32,
+    /// Alerts attached by alert sources (issue 6), in arrival order.
+    #[serde(default)]
+    pub alerts: Vec<crate::alert::Alert>,
+    /// The dedup key (alert group) whose incident this is, if an alert opened it.
+    #[serde(default)]
+    pub alert_key: Option<String>,
     /// Drills: the scenario's script and how far it has played.
     #[serde(default)]
     pub drill_script: Option<crate::drill::DrillScript>,

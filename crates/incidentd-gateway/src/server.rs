@@ -2,12 +2,14 @@
 //! incident service, served until the shutdown future completes, then
 //! drained (in-flight calls finish).
 
+use crate::alert_grpc::AlertApi;
 use crate::drill::DrillApi;
 use crate::grpc::IncidentApi;
 use crate::metrics::RpcMetrics;
 use crate::notify::NotificationApi;
 use crate::review::ReviewApi;
 use incidentd_actors::Handle;
+use incidentd_proto::v1::alert_service_server::AlertServiceServer;
 use incidentd_proto::v1::drill_service_server::DrillServiceServer;
 use incidentd_proto::v1::incident_service_server::IncidentServiceServer;
 use incidentd_proto::v1::notification_service_server::NotificationServiceServer;
@@ -27,8 +29,9 @@ pub async fn serve_grpc(
         tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
     ),
     stop: tokio::sync::watch::Receiver<bool>,
+    alerts: AlertApi,
 ) -> Result<(), BoxError> {
-    serve_grpc_with(listener, handle, rpc, health, stop, None).await
+    serve_grpc_with(listener, handle, rpc, health, stop, alerts, None).await
 }
 
 /// `serve_grpc` plus the `NotificationService` of a running notifier.
@@ -41,6 +44,7 @@ pub async fn serve_grpc_with(
         tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
     ),
     stop: tokio::sync::watch::Receiver<bool>,
+    alerts: AlertApi,
     notifier: Option<incidentd_notify::Notifier>,
 ) -> Result<(), BoxError> {
     let notifications = notifier.map(|n| NotificationServiceServer::new(NotificationApi::new(n, rpc.clone())));
@@ -61,6 +65,7 @@ pub async fn serve_grpc_with(
         let _ = stopped.wait_for(|s| *s).await;
     };
     reporter.set_serving::<IncidentServiceServer<IncidentApi>>().await;
+    reporter.set_serving::<AlertServiceServer<AlertApi>>().await;
     reporter.set_serving::<ReviewServiceServer<ReviewApi>>().await;
     reporter.set_serving::<DrillServiceServer<DrillApi>>().await;
     reporter
@@ -80,6 +85,7 @@ pub async fn serve_grpc_with(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(api)
+        .add_service(AlertServiceServer::new(alerts))
         .add_service(reviews)
         .add_service(drills)
         .add_optional_service(notifications)
@@ -91,6 +97,9 @@ pub async fn serve_grpc_with(
 /// Marks every service NOT_SERVING (first step of a graceful shutdown).
 pub async fn set_not_serving(reporter: &HealthReporter) {
     reporter.set_not_serving::<IncidentServiceServer<IncidentApi>>().await;
+    reporter.set_not_serving::<AlertServiceServer<AlertApi>>().await;
+    reporter.set_not_serving::<ReviewServiceServer<ReviewApi>>().await;
+    reporter.set_not_serving::<DrillServiceServer<DrillApi>>().await;
     reporter
         .set_service_status("", tonic_health::ServingStatus::NotServing)
         .await;

@@ -196,6 +196,8 @@ pub fn route(org: &OrgConfig, incident: &Incident, version: u64, event: &Event) 
         }
         // Game days: the drill's channel follows the script (drill routes only, below).
         EventKind::DrillStarted { .. } | EventKind::DrillInjected { .. } => t.team_chat(org, team),
+        // Every alert of the incident cleared: worth a line in the team's channel.
+        EventKind::AlertsAllResolved { .. } => t.team_chat(org, team),
         EventKind::Acknowledged
         | EventKind::SmeTrackChanged { .. }
         | EventKind::RoleUnassigned { .. }
@@ -203,7 +205,10 @@ pub fn route(org: &OrgConfig, incident: &Incident, version: u64, event: &Event) 
         | EventKind::EntryAdded { .. }
         | EventKind::ReviewUpdated { .. }
         | EventKind::ActionItemCompleted { .. }
-        | EventKind::ActionItemDropped { .. } => {}
+        | EventKind::ActionItemDropped { .. }
+        | EventKind::AlertAttached { .. }
+        | EventKind::AlertAcknowledged { .. }
+        | EventKind::AlertResolved { .. } => {}
     }
     if t.list.is_empty() {
         return Vec::new();

@@ -339,6 +339,17 @@ fn describe(k: &EventKind) -> String {
             )
         }
         EventKind::ReviewOverdue { notify, .. } => format!("review overdue → {}", to(notify)),
+        EventKind::AlertAttached { alert, .. } => {
+            let what = if alert.summary.is_empty() {
+                &alert.fingerprint
+            } else {
+                &alert.summary
+            };
+            format!("alert {}: {}", alert.status.as_str(), first_line(what))
+        }
+        EventKind::AlertAcknowledged { fingerprint } => format!("alert acknowledged: {fingerprint}"),
+        EventKind::AlertResolved { fingerprint, .. } => format!("alert resolved: {fingerprint}"),
+        EventKind::AlertsAllResolved { count } => format!("all {count} alert(s) resolved"),
         EventKind::ReviewUpdated { sections } => {
             let names: Vec<&str> = sections
                 .named()

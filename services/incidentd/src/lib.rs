@@ -4,6 +4,7 @@
 //! On shutdown: health NOT_SERVING, stop accepting, drain in-flight calls,
 //! stop the actors, final store flush.
 
+pub mod alerts;
 pub mod org;
 pub mod scenarios;
 pub mod telemetry;
@@ -209,6 +210,7 @@ pub async fn serve_with(
 ) -> anyhow::Result<()> {
     let notify_org = Arc::new(org.config.clone());
     let org: Arc<org::Org> = Arc::new(org);
+    let integrations = alerts::integrations(&org.config);
     let http_addr = http_listener.local_addr()?;
     let grpc_addr = grpc_listener.local_addr()?;
     let http_state = HttpState {
@@ -265,6 +267,14 @@ pub async fn serve_with(
         .await
         .context("cannot start the notifier")?;
     let _ = http_state.notify.set(notifier.metrics().clone());
+    // Alert ingestion: the dedup index is rebuilt from the recovered incidents before any alert is taken.
+    let alert_ingest = incidentd_gateway::AlertIngest::new(
+        incidentd_actors::Alerts::start(&handle)
+            .await
+            .context("cannot start alert ingestion")?,
+        integrations,
+    );
+    let _ = http_state.alerts.set(alert_ingest.clone());
 
     let health = tonic_health::server::health_reporter();
     let reporter = health.0.clone();
@@ -273,8 +283,9 @@ pub async fn serve_with(
         let handle = handle.clone();
         let rpc = http_state.rpc.clone();
         let notifier = Some(notifier.clone());
+        let alerts = incidentd_gateway::AlertApi::new(alert_ingest, rpc.clone());
         tokio::spawn(async move {
-            incidentd_gateway::serve_grpc_with(grpc_listener, handle, rpc, health, stop, notifier).await
+            incidentd_gateway::serve_grpc_with(grpc_listener, handle, rpc, health, stop, alerts, notifier).await
         })
     };
     http_state.ready.store(true, Ordering::Release);

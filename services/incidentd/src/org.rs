@@ -76,7 +76,7 @@ impl OrgView for Org {
     }
 }
 
-fn severity(s: incidentd_config::Severity) -> d::Severity {
+pub(crate) fn severity(s: incidentd_config::Severity) -> d::Severity {
     match s {
         incidentd_config::Severity::Sev1 => d::Severity::Sev1,
         incidentd_config::Severity::Sev2 => d::Severity::Sev2,
