@@ -69,6 +69,7 @@ impl Handle {
             clock: opts.clock,
             counters: Counters::default(),
             snapshot_every: opts.snapshot_every.max(1),
+            calendar: std::sync::OnceLock::new(),
         });
         let args = SupervisorArgs {
             shared: shared.clone(),
@@ -78,6 +79,8 @@ impl Handle {
             .await
             .map_err(|e| Error::Internal(format!("could not start the supervisor: {e}")))?;
         let handle = Handle { supervisor, shared };
+        let calendar = crate::drills::Calendar::start(handle.clone()).await?;
+        let _ = handle.shared.calendar.set(calendar);
         let figures = Recovered {
             incidents: total,
             live,
@@ -232,7 +235,50 @@ impl Handle {
     }
 
     /// Stops all actors (their state is already durable).
+    /// Puts a drill on the calendar (durable before it returns).
+    pub async fn schedule_drill(
+        &self,
+        scenario: String,
+        team: String,
+        at: Option<incidentd_domain::Timestamp>,
+        recurring: bool,
+        by: Option<String>,
+    ) -> Result<crate::drills::ScheduledDrill> {
+        self.ask_calendar(|reply| crate::drills::CalendarMsg::Schedule {
+            scenario,
+            team,
+            at,
+            recurring,
+            by,
+            reply,
+        })
+        .await?
+    }
+
+    pub async fn cancel_drill(&self, id: String) -> Result<crate::drills::ScheduledDrill> {
+        self.ask_calendar(|reply| crate::drills::CalendarMsg::Cancel { id, reply })
+            .await?
+    }
+
+    pub async fn list_drills(&self, team: Option<String>) -> Result<Vec<crate::drills::ScheduledDrill>> {
+        self.ask_calendar(|reply| crate::drills::CalendarMsg::List { team, reply })
+            .await
+    }
+
+    async fn ask_calendar<T>(&self, make: impl FnOnce(RpcReplyPort<T>) -> crate::drills::CalendarMsg) -> Result<T> {
+        let calendar = self.shared.calendar.get().ok_or(Error::ShuttingDown)?;
+        let (tx, rx) = oneshot::channel();
+        calendar
+            .cast(make(RpcReplyPort::from(tx)))
+            .map_err(|_| Error::ShuttingDown)?;
+        rx.await
+            .map_err(|_| Error::Internal("the drill calendar dropped the call".into()))
+    }
+
     pub async fn shutdown(&self) {
+        if let Some(c) = self.shared.calendar.get() {
+            c.stop(None);
+        }
         if self.ask(|reply| SupervisorMsg::Shutdown { reply }).await.is_err() {
             self.supervisor.stop(None); // it is gone or going already
         }

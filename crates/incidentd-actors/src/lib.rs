@@ -7,6 +7,7 @@
 
 pub mod alerts;
 pub mod codec;
+pub mod drills;
 pub mod error;
 pub mod handle;
 pub mod incident;

@@ -151,6 +151,8 @@ pub struct Shared {
     pub counters: Counters,
     /// Snapshot an incident every this many events (and on resolution).
     pub snapshot_every: u64,
+    /// The drill calendar, once started.
+    pub calendar: std::sync::OnceLock<ractor::ActorRef<crate::drills::CalendarMsg>>,
 }
 
 impl Shared {

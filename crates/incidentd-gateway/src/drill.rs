@@ -6,9 +6,10 @@ use crate::convert::{self, opt, request_id, ts};
 use crate::error::{invalid, status};
 use crate::grpc::{all_incidents, observe};
 use crate::metrics::RpcMetrics;
+use incidentd_actors::drills::{DrillRoles, DrillState, ScheduledDrill};
 use incidentd_actors::{Filter, Handle};
+use incidentd_domain as d;
 use incidentd_domain::drill::{Scenario, StepKind, role_rotation};
-use incidentd_domain::{self as d, Action, Command, Role};
 use incidentd_proto::v1 as pb;
 use incidentd_proto::v1::drill_service_server::DrillService;
 use std::sync::Arc;
@@ -34,21 +35,6 @@ impl DrillApi {
     ) -> Result<Response<T>, Status> {
         observe(&self.metrics, method, fut).await
     }
-
-    /// One command of the drill's setup; retries of the whole call replay
-    /// each step by its own request id.
-    async fn step(
-        &self,
-        id: d::IncidentId,
-        by: &Option<String>,
-        action: Action,
-        rid: &Option<String>,
-        n: &str,
-    ) -> Result<d::Incident, Status> {
-        let cmd = Command { by: by.clone(), action };
-        let rid = rid.as_ref().map(|r| format!("{r}/{n}"));
-        self.handle.execute_incident(id, cmd, rid).await.map_err(status)
-    }
 }
 
 fn step_pb(s: &incidentd_domain::drill::Step) -> pb::ScenarioStep {
@@ -68,6 +54,27 @@ fn step_pb(s: &incidentd_domain::drill::Step) -> pb::ScenarioStep {
         }),
         kind: kind.into(),
         text,
+    }
+}
+
+fn drill_pb(d: &ScheduledDrill) -> pb::Drill {
+    let (state, incident_id, reason) = match &d.state {
+        DrillState::Scheduled => ("scheduled", String::new(), String::new()),
+        DrillState::Started { incident, .. } => ("started", incident.to_string(), String::new()),
+        DrillState::Cancelled { .. } => ("cancelled", String::new(), String::new()),
+        DrillState::Failed { reason, .. } => ("failed", String::new(), reason.clone()),
+    };
+    pb::Drill {
+        id: d.id.clone(),
+        scenario: d.scenario.clone(),
+        team: d.team.clone(),
+        at: Some(ts(d.at)),
+        recurring: d.recurring,
+        state: state.into(),
+        reminded_at: d.reminded_at.map(ts),
+        incident_id,
+        reason,
+        scheduled_by: d.scheduled_by.clone().unwrap_or_default(),
     }
 }
 
@@ -98,82 +105,73 @@ impl DrillService for DrillApi {
     async fn start_drill(&self, request: Request<pb::StartDrillRequest>) -> Result<Response<pb::Incident>, Status> {
         let r = request.into_inner();
         self.observe("StartDrill", async {
-            let org = self.handle.org();
             if r.scenario.is_empty() {
                 return Err(invalid("scenario", "is required"));
             }
-            let scenario = org
-                .scenarios()
-                .into_iter()
-                .find(|s| s.id == r.scenario)
-                .ok_or_else(|| Status::not_found(format!("scenario: unknown scenario {:?}", r.scenario)))?;
-            if r.team.is_empty() {
-                return Err(invalid("team", "is required"));
-            }
             let roles = r.roles.unwrap_or_default();
-            // Everyone named must exist before anything is declared: no half-started drill.
-            let mut people = vec![
-                ("roles.commander", &roles.commander),
-                ("roles.comms_lead", &roles.comms_lead),
-            ];
-            people.extend(roles.smes.iter().map(|s| ("roles.smes.person", &s.person)));
-            for (field, p) in people {
-                if !p.is_empty() && !org.has_person(p) {
-                    return Err(Status::not_found(format!("{field}: unknown person {p:?}")));
-                }
-            }
-            if let Some(s) = roles
-                .smes
-                .iter()
-                .find(|s| s.person.is_empty() || s.track.trim().is_empty())
-            {
-                let field = if s.person.is_empty() {
-                    "roles.smes.person"
-                } else {
-                    "roles.smes.track"
-                };
-                return Err(invalid(field, "every SME needs a person and a track"));
-            }
-            let by = opt(r.by);
-            let rid = request_id(r.request_id)?;
-            let declare = Command {
-                by: by.clone(),
-                action: Action::Declare {
-                    id: d::IncidentId::default(),
-                    number: 0,
-                    title: scenario.title.clone(),
-                    team: r.team,
-                    services: Vec::new(),
-                    severity: scenario.severity,
-                    summary: scenario.description.clone(),
-                    commander: opt(roles.commander),
-                    drill: true,
-                },
+            let roles = DrillRoles {
+                commander: opt(roles.commander),
+                comms_lead: opt(roles.comms_lead),
+                smes: roles.smes.into_iter().map(|s| (s.person, s.track)).collect(),
             };
-            let inc = self.handle.declare(declare, rid.clone()).await.map_err(status)?;
-            let id = inc.id;
-            tracing::Span::current().record("incident_id", tracing::field::display(&id));
-            let mut last = self
-                .step(id, &by, Action::StartScript { scenario }, &rid, "script")
-                .await?;
-            if let Some(comms) = opt(roles.comms_lead) {
-                let assign = Action::AssignRole {
-                    role: Role::CommsLead,
-                    person: comms,
-                    track: None,
-                };
-                last = self.step(id, &by, assign, &rid, "comms").await?;
+            let inc = self
+                .handle
+                .start_drill(&r.scenario, &r.team, roles, opt(r.by), request_id(r.request_id)?)
+                .await
+                .map_err(status)?;
+            tracing::Span::current().record("incident_id", tracing::field::display(&inc.id));
+            let policy = self.handle.org().policy(&inc.team);
+            Ok(convert::incident(&inc, &policy))
+        })
+        .await
+    }
+
+    async fn schedule_drill(&self, request: Request<pb::ScheduleDrillRequest>) -> Result<Response<pb::Drill>, Status> {
+        let r = request.into_inner();
+        self.observe("ScheduleDrill", async {
+            if r.scenario.is_empty() {
+                return Err(invalid("scenario", "is required"));
             }
-            for (i, sme) in roles.smes.into_iter().enumerate() {
-                let assign = Action::AssignRole {
-                    role: Role::Sme,
-                    person: sme.person,
-                    track: Some(sme.track),
-                };
-                last = self.step(id, &by, assign, &rid, &format!("sme{i}")).await?;
+            let at = match r.at {
+                None => None,
+                Some(t) if t.seconds < 0 => return Err(invalid("at", "is not a valid timestamp")),
+                Some(t) => Some(d::Timestamp(t.seconds * 1000 + i64::from(t.nanos) / 1_000_000)),
+            };
+            let drill = self
+                .handle
+                .schedule_drill(r.scenario, r.team, at, r.recurring, opt(r.by))
+                .await
+                .map_err(status)?;
+            Ok(drill_pb(&drill))
+        })
+        .await
+    }
+
+    async fn list_drills(
+        &self,
+        request: Request<pb::ListDrillsRequest>,
+    ) -> Result<Response<pb::ListDrillsResponse>, Status> {
+        let r = request.into_inner();
+        self.observe("ListDrills", async {
+            if !r.team.is_empty() && !self.handle.org().has_team(&r.team) {
+                return Err(Status::not_found(format!("team: unknown team {:?}", r.team)));
             }
-            let policy = org.policy(&last.team);
-            Ok(convert::incident(&last, &policy))
+            let drills = self.handle.list_drills(opt(r.team)).await.map_err(status)?;
+            Ok(pb::ListDrillsResponse {
+                drills: drills.iter().map(drill_pb).collect(),
+            })
+        })
+        .await
+    }
+
+    async fn cancel_drill(&self, request: Request<pb::CancelDrillRequest>) -> Result<Response<pb::Drill>, Status> {
+        let r = request.into_inner();
+        self.observe("CancelDrill", async {
+            if r.id.is_empty() {
+                return Err(invalid("id", "is required"));
+            }
+            let drill = self.handle.cancel_drill(r.id).await.map_err(status)?;
+            Ok(drill_pb(&drill))
         })
         .await
     }

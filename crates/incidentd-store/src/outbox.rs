@@ -67,7 +67,17 @@ impl OutboxLog {
         dir: &Path,
         compact: impl FnOnce(&[Vec<u8>]) -> Vec<Vec<u8>>,
     ) -> Result<(OutboxLog, OutboxRecovery), StoreError> {
-        let path = dir.join(FILE);
+        Self::open_named(dir, FILE, compact)
+    }
+
+    /// Like `open`, for another small record log of the store's directory
+    /// (e.g. `drills.log`, the game-day calendar).
+    pub fn open_named(
+        dir: &Path,
+        file: &str,
+        compact: impl FnOnce(&[Vec<u8>]) -> Vec<Vec<u8>>,
+    ) -> Result<(OutboxLog, OutboxRecovery), StoreError> {
+        let path = dir.join(file);
         let existed = path.exists();
         let mut recovery = OutboxRecovery {
             existed,
