@@ -3,48 +3,15 @@
 //! a recurring one books the next quarter, everything survives a restart,
 //! and nothing fires twice.
 
+mod common;
+use common::{hold_the_clock, start, stop};
 use incidentd_actors::drills::{DrillRoles, DrillState, QUARTER};
-use incidentd_actors::{Clock, Filter, Handle, OpenOrg, Options};
+use incidentd_actors::{Filter, Handle};
 use incidentd_domain::{ErrorKind, Timestamp};
-use incidentd_store::{Store, StoreConfig};
-use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 const T0: i64 = 1_795_729_200_000;
 const HOUR: u64 = 3600;
-
-fn hold_the_clock() -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async {
-        loop {
-            tokio::task::yield_now().await;
-        }
-    })
-}
-
-async fn start(dir: &Path, at: Timestamp) -> (Handle, Store) {
-    let cfg = StoreConfig {
-        dir: dir.to_path_buf(),
-        snapshot_flush_every: Duration::from_secs(3600),
-    };
-    let (store, recovery) = tokio::task::spawn_blocking(move || Store::open(cfg))
-        .await
-        .unwrap()
-        .unwrap();
-    let opts = Options {
-        clock: Clock::anchored(at),
-        snapshot_every: 4,
-    };
-    let (handle, _) = Handle::start(store.clone(), recovery, Arc::new(OpenOrg), opts)
-        .await
-        .unwrap();
-    (handle, store)
-}
-
-async fn stop(handle: Handle, store: Store) {
-    handle.shutdown().await;
-    store.close().await.unwrap();
-}
 
 /// Advances the paused clock and lets the calendar act (bounded by real time).
 async fn advance_to(handle: &Handle, secs: u64, until: impl Fn(&[incidentd_actors::drills::ScheduledDrill]) -> bool) {
