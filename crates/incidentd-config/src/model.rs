@@ -33,6 +33,18 @@ pub struct OrgConfig {
     pub integrations: Vec<Integration>,
     /// `[policy]`: the org policy, merged over the playbook defaults.
     pub policy: Policy,
+    /// `[review] blame_rules`: the blameless check's wording rules, when the
+    /// config replaces the built-in ones.
+    pub blame_rules: Option<Vec<BlameRuleConfig>>,
+}
+
+/// One blameless-check rule: phrases (lower-case; `{person}` stands for a
+/// responder's id or name) and the systems framing to suggest instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlameRuleConfig {
+    pub id: String,
+    pub phrases: Vec<String>,
+    pub suggestion: String,
 }
 
 /// `[org]`.

@@ -61,6 +61,19 @@ impl OrgView for Org {
     fn default_team(&self) -> Option<String> {
         Some(self.config.org.default_team.clone())
     }
+    fn blame_rules(&self) -> Vec<incidentd_domain::review::BlameRule> {
+        match &self.config.blame_rules {
+            Some(rules) => rules
+                .iter()
+                .map(|r| incidentd_domain::review::BlameRule {
+                    id: r.id.clone(),
+                    phrases: r.phrases.clone(),
+                    suggestion: r.suggestion.clone(),
+                })
+                .collect(),
+            None => incidentd_domain::review::default_blame_rules(),
+        }
+    }
     fn scenarios(&self) -> Vec<incidentd_domain::drill::Scenario> {
         self.scenarios.clone()
     }
