@@ -1,10 +1,14 @@
 //! `incidentctl` against the real server: the playbook story in human and
 //! `--json` output, the exit codes (1 server said no, 2 usage, 3
 //! unreachable), and the interactive `update` prompt driven through tmux.
-//! Operations (metrics, backup) and the deployment files are in `ctl/`.
+//! Operations (metrics, backup) and the deployment files are in `ctl/`,
+//! as are reviews, action items, reports, deliveries (`ctl/review.rs`) and
+//! drills (`ctl/drill.rs`) through `incidentctl`.
 
 mod deploy;
+mod drill;
 mod ops;
+mod review;
 
 use crate::support::{Server, TEST_CONFIG, workspace_bin, write_config};
 use serde_json::Value;
