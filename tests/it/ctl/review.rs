@@ -1,10 +1,11 @@
 //! After the incident through `incidentctl`: the review (blameless finding
 //! in the human view, Markdown export to stdout and to a file), action items
 //! (unknown owner named, filters, done, dropped), the report, and the
-//! notification deliveries of the incident (a dead one retried).
+//! notification deliveries of the incident (a dead one retried); the
+//! `review edit` prompt on a terminal, driven through tmux.
 
-use super::Ctl;
-use crate::support::{Server, TEST_CONFIG, write_config};
+use super::{Ctl, Tmux, sh_quote};
+use crate::support::{Server, TEST_CONFIG, workspace_bin, write_config};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -267,5 +268,62 @@ async fn review_actions_report_and_deliveries_through_incidentctl() {
         .await;
     let all = ctl.json(&["deliveries"]).await;
     assert!(all.as_array().unwrap().len() >= dead.as_array().unwrap().len());
+    server.terminate().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review_edit_prompts_for_sections_on_a_terminal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_config(tmp.path(), TEST_CONFIG);
+    let server = Server::start(&tmp.path().join("data"), &config).await;
+    let ctl = Ctl::new(&server.grpc, tmp.path());
+    ctl.ok(&["declare", "Search broken", "--team", "payments", "--sev", "3"])
+        .await;
+    ctl.ok(&["resolve", "INC-1"]).await;
+
+    let script = format!(
+        "env INCIDENTD_ADDR={} INCIDENTD_USER=bob XDG_CONFIG_HOME={} {} --color never review edit INC-1; echo \"exit=$?\"; read done",
+        sh_quote(&server.grpc),
+        sh_quote(&tmp.path().display().to_string()),
+        sh_quote(&workspace_bin("incidentctl").display().to_string()),
+    );
+    let tmux = Tmux {
+        socket: format!("incidentctl-review-{}", std::process::id()),
+    };
+    let started = tmux.cmd(&[
+        "-f",
+        "/dev/null",
+        "new-session",
+        "-d",
+        "-s",
+        "t",
+        "-x",
+        "160",
+        "-y",
+        "80",
+        &script,
+    ]);
+    assert!(started.status.success(), "tmux new-session: {started:?}");
+    // Every section is asked for; Enter skips one.
+    tmux.wait_for("What happened (Enter to skip):").await;
+    tmux.send("the search index lost its replicas");
+    tmux.wait_for("Root causes (Enter to skip):").await;
+    tmux.send("");
+    tmux.wait_for("Contributing factors (Enter to skip):").await;
+    tmux.send("Carol was careless with the reindex.");
+    tmux.wait_for("What went well (Enter to skip):").await;
+    tmux.send("");
+    tmux.wait_for("What to improve (Enter to skip):").await;
+    tmux.send("");
+    let screen = tmux.wait_for("exit=").await;
+    assert!(screen.contains("exit=0"), "{screen}");
+    assert!(screen.contains("Blameless check: 1 finding(s)"), "{screen}");
+
+    let review = ctl.json(&["review", "show", "INC-1"]).await;
+    assert_eq!(review["what_happened"], "the search index lost its replicas");
+    assert_eq!(review["root_causes"], Value::Null);
+    assert_eq!(review["contributing_factors"], "Carol was careless with the reindex.");
+    assert_eq!(review["updated_by"], "bob");
+    assert_eq!(review["blame_findings"][0]["section"], "contributing_factors");
     server.terminate().await;
 }

@@ -184,7 +184,10 @@ pub fn report(r: &pb::Report, style: Style) -> String {
     } else {
         format!("team {}", r.team)
     };
-    let at = |t: &Option<prost_types::Timestamp>| t.as_ref().map_or("-".into(), |t| timestamp(t).to_string());
+    let at = |t: &Option<prost_types::Timestamp>| match t {
+        Some(t) if t.seconds > 0 => timestamp(t).to_string(),
+        _ => "the beginning".into(),
+    };
     let _ = writeln!(
         out,
         "{}  {} → {}",
