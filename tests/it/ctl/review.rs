@@ -4,8 +4,8 @@
 //! notification deliveries of the incident (a dead one retried); the
 //! `review edit` prompt on a terminal, driven through tmux.
 
-use super::{Ctl, Tmux, sh_quote};
-use crate::support::{Server, TEST_CONFIG, workspace_bin, write_config};
+use super::{Ctl, Tmux};
+use crate::support::{Server, TEST_CONFIG, write_config};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -281,29 +281,7 @@ async fn review_edit_prompts_for_sections_on_a_terminal() {
         .await;
     ctl.ok(&["resolve", "INC-1"]).await;
 
-    let script = format!(
-        "env INCIDENTD_ADDR={} INCIDENTD_USER=bob XDG_CONFIG_HOME={} {} --color never review edit INC-1; echo \"exit=$?\"; read done",
-        sh_quote(&server.grpc),
-        sh_quote(&tmp.path().display().to_string()),
-        sh_quote(&workspace_bin("incidentctl").display().to_string()),
-    );
-    let tmux = Tmux {
-        socket: format!("incidentctl-review-{}", std::process::id()),
-    };
-    let started = tmux.cmd(&[
-        "-f",
-        "/dev/null",
-        "new-session",
-        "-d",
-        "-s",
-        "t",
-        "-x",
-        "160",
-        "-y",
-        "80",
-        &script,
-    ]);
-    assert!(started.status.success(), "tmux new-session: {started:?}");
+    let tmux = Tmux::incidentctl("review", &ctl, "bob", "review edit INC-1");
     // Every section is asked for; Enter skips one.
     tmux.wait_for("What happened (Enter to skip):").await;
     tmux.send("the search index lost its replicas");
