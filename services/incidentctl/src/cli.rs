@@ -28,7 +28,7 @@ An incident is named by its reference (INC-42), its number (42) or its id (ULID)
 #[command(
     name = "incidentctl",
     version,
-    about = "Run an incident from the terminal: declare, acknowledge, assign roles, post updates, resolve.",
+    about = "Run an incident from the terminal: declare, acknowledge, assign roles, post updates, resolve; then review it, track its action items, read reports and run drills.",
     after_help = EXIT_CODES,
     propagate_version = true
 )]
