@@ -1,10 +1,14 @@
 //! `incidentctl` against the real server: the playbook story in human and
 //! `--json` output, the exit codes (1 server said no, 2 usage, 3
 //! unreachable), and the interactive `update` prompt driven through tmux.
-//! Operations (metrics, backup) and the deployment files are in `ctl/`.
+//! Operations (metrics, backup) and the deployment files are in `ctl/`,
+//! as are reviews, action items, reports, deliveries (`ctl/review.rs`) and
+//! drills (`ctl/drill.rs`) through `incidentctl`.
 
 mod deploy;
+mod drill;
 mod ops;
+mod review;
 
 use crate::support::{Server, TEST_CONFIG, workspace_bin, write_config};
 use serde_json::Value;
@@ -339,11 +343,40 @@ async fn watch_follows_live_events() {
 }
 
 /// A tmux server on a private socket, killed on drop.
-struct Tmux {
+pub struct Tmux {
     socket: String,
 }
 
 impl Tmux {
+    /// Runs `incidentctl ARGS` for `user` (with `ctl`'s server and config
+    /// dir) in a detached session; the pane then shows `exit=<code>`.
+    pub fn incidentctl(name: &str, ctl: &Ctl, user: &str, args: &str) -> Tmux {
+        let script = format!(
+            "env INCIDENTD_ADDR={} INCIDENTD_USER={user} XDG_CONFIG_HOME={} {} --color never {args}; echo \"exit=$?\"; read done",
+            sh_quote(&ctl.addr),
+            sh_quote(&ctl.home.display().to_string()),
+            sh_quote(&workspace_bin("incidentctl").display().to_string()),
+        );
+        let tmux = Tmux {
+            socket: format!("incidentctl-{name}-{}", std::process::id()),
+        };
+        let started = tmux.cmd(&[
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            "t",
+            "-x",
+            "160",
+            "-y",
+            "80",
+            &script,
+        ]);
+        assert!(started.status.success(), "tmux new-session: {started:?}");
+        tmux
+    }
+
     fn cmd(&self, args: &[&str]) -> std::process::Output {
         std::process::Command::new("tmux")
             .arg("-L")
@@ -403,30 +436,7 @@ async fn update_prompts_for_missing_fields_on_a_terminal() {
     let ctl = Ctl::new(&server.grpc, tmp.path());
     ctl.ok(&["declare", "Search broken", "--team", "payments"]).await;
 
-    let bin = workspace_bin("incidentctl");
-    let script = format!(
-        "env INCIDENTD_ADDR={} INCIDENTD_USER=bob XDG_CONFIG_HOME={} {} update internal INC-1; echo \"exit=$?\"; read done",
-        sh_quote(&server.grpc),
-        sh_quote(&tmp.path().display().to_string()),
-        sh_quote(&bin.display().to_string()),
-    );
-    let tmux = Tmux {
-        socket: format!("incidentctl-it-{}", std::process::id()),
-    };
-    let started = tmux.cmd(&[
-        "-f",
-        "/dev/null",
-        "new-session",
-        "-d",
-        "-s",
-        "t",
-        "-x",
-        "160",
-        "-y",
-        "50",
-        &script,
-    ]);
-    assert!(started.status.success(), "tmux new-session: {started:?}");
+    let tmux = Tmux::incidentctl("update", &ctl, "bob", "update internal INC-1");
 
     tmux.wait_for("Current theory (Enter to skip):").await;
     tmux.send("index shards lost their replicas");

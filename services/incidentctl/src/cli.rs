@@ -5,6 +5,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use incidentd_proto::v1 as pb;
 use std::path::PathBuf;
 
+pub use crate::when::When;
+
 pub const EXIT_CODES: &str = "\
 Exit codes:
   0  ok
@@ -26,7 +28,7 @@ An incident is named by its reference (INC-42), its number (42) or its id (ULID)
 #[command(
     name = "incidentctl",
     version,
-    about = "Run an incident from the terminal: declare, acknowledge, assign roles, post updates, resolve.",
+    about = "Run an incident from the terminal: declare, acknowledge, assign roles, post updates, resolve; then review it, track its action items, read reports and run drills.",
     after_help = EXIT_CODES,
     propagate_version = true
 )]
@@ -101,6 +103,19 @@ pub enum Cmd {
     Timeline(Target),
     /// Follow events live: of one incident, or of every incident matching the filters.
     Watch(Watch),
+    /// The post-incident review of a resolved incident: show, export as Markdown, edit.
+    #[command(subcommand)]
+    Review(ReviewCmd),
+    /// Action items from reviews: add, done, drop, list.
+    #[command(subcommand)]
+    Action(ActionCmd),
+    /// Report for a team or the org over a period: per severity MTTA, time to mitigate, MTTR; adherence; drills apart.
+    Report(Report),
+    /// Game days: scenarios, starting a drill with its roles, role rotation.
+    #[command(subcommand)]
+    Drill(DrillCmd),
+    /// Notification deliveries (of one incident, or all), or `deliveries retry ID` for a dead one.
+    Deliveries(Deliveries),
     /// Print a shell completion script, e.g. `incidentctl completions bash > /etc/bash_completion.d/incidentctl`.
     Completions {
         #[arg(value_enum)]
@@ -348,6 +363,220 @@ pub struct Watch {
     pub count: Option<u64>,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum ReviewCmd {
+    /// Show the review: due date, generated timeline, sections, action items, blameless findings.
+    Show(ReviewShow),
+    /// Write review sections (prompts for them on a terminal when no section flag is given).
+    Edit(ReviewEdit),
+}
+
+#[derive(Debug, Args)]
+pub struct ReviewShow {
+    /// INC-42, 42 or the incident's id.
+    pub incident: String,
+    /// Print the Markdown export instead.
+    #[arg(long, short = 'm')]
+    pub markdown: bool,
+    /// Write the Markdown export to FILE (implies --markdown).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReviewEdit {
+    /// INC-42, 42 or the incident's id.
+    pub incident: String,
+    /// What happened (request field `what_happened`).
+    #[arg(long, value_name = "TEXT")]
+    pub what_happened: Option<String>,
+    /// Root causes (request field `root_causes`).
+    #[arg(long, value_name = "TEXT")]
+    pub root_causes: Option<String>,
+    /// Contributing factors (request field `contributing_factors`).
+    #[arg(long, value_name = "TEXT")]
+    pub contributing: Option<String>,
+    /// What went well (request field `went_well`).
+    #[arg(long, value_name = "TEXT")]
+    pub went_well: Option<String>,
+    /// What to improve (request field `to_improve`).
+    #[arg(long, value_name = "TEXT")]
+    pub to_improve: Option<String>,
+    /// Never prompt, even on a terminal.
+    #[arg(long)]
+    pub no_input: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ActionCmd {
+    /// Add an action item to a resolved incident's review.
+    Add(ActionAdd),
+    /// Mark an action item done, e.g. `action done INC-42/1`.
+    Done(ActionRef),
+    /// Drop an action item, saying why.
+    Drop(ActionDrop),
+    /// List action items, soonest due first.
+    #[command(visible_alias = "ls")]
+    List(ActionList),
+}
+
+#[derive(Debug, Args)]
+pub struct ActionAdd {
+    /// INC-42, 42 or the incident's id.
+    pub incident: String,
+    /// What is to be done (request field `description`); several words are joined with spaces.
+    #[arg(required = true, num_args = 1..)]
+    pub description: Vec<String>,
+    /// Who does it: a person of the org (request field `owner`).
+    #[arg(long, value_name = "PERSON")]
+    pub owner: String,
+    /// Due date (request field `due_at`): 2026-12-31 (end of that day, UTC), 2026-12-31T17:00:00Z, or from now: 7d, 36h.
+    #[arg(long, value_parser = parse_when, value_name = "WHEN")]
+    pub due: When,
+}
+
+#[derive(Debug, Args)]
+pub struct ActionRef {
+    /// The action item: INC-42/1 (incident, then the item's number).
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ActionDrop {
+    /// The action item: INC-42/1 (incident, then the item's number).
+    pub id: String,
+    /// Why it is dropped (request field `reason`).
+    #[arg(long, short = 'r')]
+    pub reason: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ActionList {
+    /// Only this team's items.
+    #[arg(long)]
+    pub team: Option<String>,
+    /// Only this person's items.
+    #[arg(long, value_name = "PERSON")]
+    pub owner: Option<String>,
+    /// Only overdue items.
+    #[arg(long)]
+    pub overdue: bool,
+    /// Only open items.
+    #[arg(long)]
+    pub open: bool,
+    /// Stop after this many items.
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct Report {
+    /// Only this team [default: the whole org].
+    #[arg(long)]
+    pub team: Option<String>,
+    /// Start (request field `since`): 2026-11-01 (start of that day, UTC), a time, or back from now: 30d [default: the beginning].
+    #[arg(long, value_parser = parse_when, value_name = "WHEN")]
+    pub since: Option<When>,
+    /// End (request field `until`): 2026-11-30 (that day included), a time, or back from now: 7d [default: now].
+    #[arg(long, value_parser = parse_when, value_name = "WHEN")]
+    pub until: Option<When>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DrillCmd {
+    /// List the game-day scenarios (built-in and the server's scenario files).
+    Scenarios,
+    /// Start a drill: declares a drill incident with these roles and plays the scenario's script.
+    Start(DrillStart),
+    /// Per person of a team: how often they held each role; who never led; who should lead next.
+    Rotation(Rotation),
+}
+
+#[derive(Debug, Args)]
+pub struct DrillStart {
+    /// Scenario id (see `drill scenarios`).
+    pub scenario: String,
+    /// Team that plays it (request field `team`) [default: INCIDENTD_TEAM, `team` in the config file]
+    #[arg(long, env = "INCIDENTD_TEAM")]
+    pub team: Option<String>,
+    /// Incident commander (request field `roles.commander`).
+    #[arg(long, value_name = "PERSON")]
+    pub commander: Option<String>,
+    /// Communications lead (request field `roles.comms_lead`).
+    #[arg(long, value_name = "PERSON")]
+    pub comms: Option<String>,
+    /// A subject matter expert and their track, e.g. `--sme "dave:database failover"`; repeat for more.
+    #[arg(long, value_parser = parse_sme, value_name = "PERSON:TRACK")]
+    pub sme: Vec<(String, String)>,
+}
+
+#[derive(Debug, Args)]
+pub struct Rotation {
+    /// The team (request field `team`) [default: INCIDENTD_TEAM, `team` in the config file]
+    #[arg(long, env = "INCIDENTD_TEAM")]
+    pub team: Option<String>,
+    /// Since (request field `since`): a date, a time, or back from now: 180d [default: the last 90 days].
+    #[arg(long, value_parser = parse_when, value_name = "WHEN")]
+    pub since: Option<When>,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Deliveries {
+    #[command(subcommand)]
+    pub retry: Option<DeliveriesCmd>,
+    /// INC-42, 42 or the incident's id [default: every incident].
+    pub incident: Option<String>,
+    /// Only deliveries in this state.
+    #[arg(long, value_enum)]
+    pub state: Option<DeliveryStateArg>,
+    /// Stop after this many deliveries.
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeliveriesCmd {
+    /// Put a dead delivery back in its destination's queue with a fresh retry budget.
+    Retry {
+        /// The delivery id as listed (`INC-42:7:payments-chat` or `<incident id>:7:payments-chat`).
+        id: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DeliveryStateArg {
+    Pending,
+    Retrying,
+    Delivered,
+    Dead,
+}
+
+impl DeliveryStateArg {
+    pub fn proto(self) -> pb::DeliveryState {
+        match self {
+            DeliveryStateArg::Pending => pb::DeliveryState::Pending,
+            DeliveryStateArg::Retrying => pb::DeliveryState::Retrying,
+            DeliveryStateArg::Delivered => pb::DeliveryState::Delivered,
+            DeliveryStateArg::Dead => pb::DeliveryState::Dead,
+        }
+    }
+}
+
+/// `dave:database failover` → (person, track).
+fn parse_sme(s: &str) -> Result<(String, String), String> {
+    match s.split_once(':') {
+        Some((p, t)) if !p.trim().is_empty() && !t.trim().is_empty() => {
+            Ok((p.trim().to_string(), t.trim().to_string()))
+        }
+        _ => Err(format!("{s:?} is not PERSON:TRACK, e.g. \"dave:database failover\"")),
+    }
+}
+
+fn parse_when(s: &str) -> Result<When, String> {
+    When::parse(s)
+}
+
 /// `1`, `sev1`, `SEV-1`, `sev_1` → SEV1.
 pub fn parse_severity(s: &str) -> Result<pb::Severity, String> {
     let t = s.trim().to_ascii_lowercase();
@@ -383,5 +612,28 @@ mod tests {
         for s in ["0", "5", "sev", "high", ""] {
             assert!(parse_severity(s).is_err(), "{s}");
         }
+    }
+
+    #[test]
+    fn smes_are_person_colon_track() {
+        assert_eq!(
+            parse_sme("dave: db failover"),
+            Ok(("dave".into(), "db failover".into()))
+        );
+        assert_eq!(parse_sme("dave:a:b"), Ok(("dave".into(), "a:b".into())));
+        for s in ["dave", ":x", "dave:", " : "] {
+            assert!(parse_sme(s).is_err(), "{s}");
+        }
+    }
+
+    #[test]
+    fn deliveries_take_an_incident_or_retry() {
+        let cli = Cli::try_parse_from(["incidentctl", "deliveries", "INC-3", "--state", "dead"]).unwrap();
+        let Cmd::Deliveries(d) = cli.cmd else { panic!() };
+        assert_eq!(d.incident.as_deref(), Some("INC-3"));
+        assert!(d.retry.is_none());
+        let cli = Cli::try_parse_from(["incidentctl", "deliveries", "retry", "INC-3:4:chat"]).unwrap();
+        let Cmd::Deliveries(d) = cli.cmd else { panic!() };
+        assert!(matches!(d.retry, Some(DeliveriesCmd::Retry { id }) if id == "INC-3:4:chat"));
     }
 }

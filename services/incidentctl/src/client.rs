@@ -5,7 +5,10 @@
 use crate::fail::Failure;
 use crate::settings::Settings;
 use incidentd_proto::v1 as pb;
+use incidentd_proto::v1::drill_service_client::DrillServiceClient;
 use incidentd_proto::v1::incident_service_client::IncidentServiceClient;
+use incidentd_proto::v1::notification_service_client::NotificationServiceClient;
+use incidentd_proto::v1::review_service_client::ReviewServiceClient;
 use std::time::Duration;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
@@ -31,8 +34,14 @@ impl Interceptor for Auth {
     }
 }
 
+type Svc = InterceptedService<Channel, Auth>;
+
+/// One connection; a client per service over it.
 pub struct Client {
-    pub api: IncidentServiceClient<InterceptedService<Channel, Auth>>,
+    pub api: IncidentServiceClient<Svc>,
+    pub review: ReviewServiceClient<Svc>,
+    pub drill: DrillServiceClient<Svc>,
+    pub notify: NotificationServiceClient<Svc>,
     pub addr: String,
 }
 
@@ -54,8 +63,12 @@ impl Client {
             .connect()
             .await
             .map_err(|e| Failure::unreachable(&addr, source_chain(&e)))?;
+        let auth = Auth(auth);
         Ok(Client {
-            api: IncidentServiceClient::with_interceptor(channel, Auth(auth)),
+            api: IncidentServiceClient::with_interceptor(channel.clone(), auth.clone()),
+            review: ReviewServiceClient::with_interceptor(channel.clone(), auth.clone()),
+            drill: DrillServiceClient::with_interceptor(channel.clone(), auth.clone()),
+            notify: NotificationServiceClient::with_interceptor(channel, auth),
             addr,
         })
     }
@@ -82,6 +95,18 @@ impl Client {
             }
         }
         Err(Failure::refused(format!("incident: INC-{number} not found (NotFound)")))
+    }
+
+    /// `INC-42/3` (or `42/3`, `<id>/3`) → the action item id `<incident id>/3`.
+    pub async fn resolve_action_item(&mut self, name: &str) -> Result<String, Failure> {
+        let bad = || {
+            Failure::usage(format!(
+                "action item: {name:?} is not <incident>/<number>, e.g. INC-42/1"
+            ))
+        };
+        let (incident, n) = name.trim().rsplit_once('/').ok_or_else(bad)?;
+        let n: u32 = n.parse().ok().filter(|n| *n > 0).ok_or_else(bad)?;
+        Ok(format!("{}/{n}", self.resolve_id(incident).await?))
     }
 
     async fn find_number(&mut self, number: u64, active_only: bool) -> Result<Option<String>, Failure> {

@@ -20,14 +20,14 @@ pub struct Out {
 }
 
 impl Out {
-    fn print(&self, json: Value, human: impl FnOnce() -> String) {
+    pub(crate) fn print(&self, json: Value, human: impl FnOnce() -> String) {
         let text = if self.json { format!("{json}\n") } else { human() };
         let mut stdout = std::io::stdout().lock();
         let _ = stdout.write_all(text.as_bytes());
         let _ = stdout.flush();
     }
 
-    fn incident(&self, i: &pb::Incident) {
+    pub(crate) fn incident(&self, i: &pb::Incident) {
         self.print(json::incident(i), || render::incident(i, self.style));
     }
 }
@@ -39,10 +39,10 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    fn by(&self) -> String {
+    pub(crate) fn by(&self) -> String {
         self.settings.user.clone().unwrap_or_default()
     }
-    fn rid(&self) -> String {
+    pub(crate) fn rid(&self) -> String {
         self.request_id.clone().unwrap_or_default()
     }
 }
@@ -52,7 +52,13 @@ macro_rules! call {
     ($c:ident . $method:ident ( $req:expr )) => {
         $c.api.$method(unary($req)).await.map_err(|s| $c.fail(s))?.into_inner()
     };
+    ($c:ident . $svc:ident . $method:ident ( $req:expr )) => {
+        $c.$svc.$method(unary($req)).await.map_err(|s| $c.fail(s))?.into_inner()
+    };
 }
+
+mod drill;
+mod review;
 
 pub async fn run(cmd: Cmd, ctx: Ctx) -> Result<(), Failure> {
     let mut c = Client::connect(&ctx.settings).await?;
@@ -155,6 +161,11 @@ pub async fn run(cmd: Cmd, ctx: Ctx) -> Result<(), Failure> {
         }
         Cmd::Timeline(t) => timeline(&mut c, &t.incident, out).await?,
         Cmd::Watch(w) => watch(&mut c, w, out).await?,
+        Cmd::Review(r) => review::review(&mut c, r, &ctx).await?,
+        Cmd::Action(a) => review::action(&mut c, a, &ctx).await?,
+        Cmd::Report(r) => review::report(&mut c, r, out).await?,
+        Cmd::Drill(d) => drill::drill(&mut c, d, &ctx).await?,
+        Cmd::Deliveries(d) => drill::deliveries(&mut c, d, &ctx).await?,
         // Answered before connecting (main.rs).
         Cmd::Completions { .. } | Cmd::Man => {}
     }
@@ -226,7 +237,7 @@ async fn update(c: &mut Client, u: UpdateCmd, ctx: &Ctx) -> Result<(), Failure> 
                     field("Next steps", "--next-steps", &mut steps),
                 ],
                 optional: vec![field("Impact", "--impact", &mut impact)],
-                next_update_in: &mut next,
+                next_update_in: Some(&mut next),
             }
             .fill(prompt::interactive(a.next.no_input))?;
             req.kind = pb::UpdateKind::Internal as i32;
@@ -242,7 +253,7 @@ async fn update(c: &mut Client, u: UpdateCmd, ctx: &Ctx) -> Result<(), Failure> 
             Form {
                 one_of: vec![field("Customer symptom", "--symptom", &mut symptom)],
                 optional: vec![],
-                next_update_in: &mut next,
+                next_update_in: Some(&mut next),
             }
             .fill(prompt::interactive(a.next.no_input))?;
             req.kind = pb::UpdateKind::Customer as i32;
@@ -255,7 +266,7 @@ async fn update(c: &mut Client, u: UpdateCmd, ctx: &Ctx) -> Result<(), Failure> 
             Form {
                 one_of: vec![field("Business impact", "--business-impact", &mut business)],
                 optional: vec![field("Estimated resolution", "--estimated-resolution", &mut eta)],
-                next_update_in: &mut next,
+                next_update_in: Some(&mut next),
             }
             .fill(prompt::interactive(a.next.no_input))?;
             req.kind = pb::UpdateKind::Executive as i32;
@@ -275,7 +286,7 @@ async fn update(c: &mut Client, u: UpdateCmd, ctx: &Ctx) -> Result<(), Failure> 
     Ok(())
 }
 
-fn field<'a>(label: &'static str, flag: &'static str, value: &'a mut Option<String>) -> Field<'a> {
+pub(crate) fn field<'a>(label: &'static str, flag: &'static str, value: &'a mut Option<String>) -> Field<'a> {
     Field { label, flag, value }
 }
 

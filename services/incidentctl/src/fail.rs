@@ -51,7 +51,7 @@ impl Failure {
 /// Server messages start with the request field (`current_theory: is
 /// required`); name the flag that sets it too.
 fn with_flag(msg: &str) -> String {
-    const FLAGS: [(&str, &str); 13] = [
+    const FLAGS: [(&str, &str); 28] = [
         ("current_theory", "--theory"),
         ("next_steps", "--next-steps"),
         ("customer_symptom", "--symptom"),
@@ -65,6 +65,21 @@ fn with_flag(msg: &str) -> String {
         ("team", "--team"),
         ("track", "--track"),
         ("by", "--as"),
+        ("what_happened", "--what-happened"),
+        ("root_causes", "--root-causes"),
+        ("contributing_factors", "--contributing"),
+        ("went_well", "--went-well"),
+        ("to_improve", "--to-improve"),
+        ("owner", "--owner"),
+        ("due_at", "--due"),
+        ("reason", "--reason"),
+        ("since", "--since"),
+        ("until", "--until"),
+        ("state", "--state"),
+        ("roles.commander", "--commander"),
+        ("roles.comms_lead", "--comms"),
+        ("roles.smes.person", "--sme"),
+        ("roles.smes.track", "--sme"),
     ];
     let field = msg.split(':').next().unwrap_or_default();
     match FLAGS.iter().find(|(f, _)| *f == field) {
@@ -86,6 +101,8 @@ mod tests {
         let f = Failure::from_status("a", &tonic::Status::invalid_argument("current_theory: is required"));
         assert_eq!(f.exit, EXIT_REFUSED);
         assert_eq!(f.message, "current_theory: is required [--theory] (InvalidArgument)");
+        let f = Failure::from_status("a", &tonic::Status::not_found("owner: unknown person \"mallory\""));
+        assert_eq!(f.message, "owner: unknown person \"mallory\" [--owner] (NotFound)");
         let f = Failure::from_status("a", &tonic::Status::not_found("id: incident X not found"));
         assert_eq!(f.message, "id: incident X not found (NotFound)");
     }

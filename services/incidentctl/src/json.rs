@@ -122,6 +122,169 @@ pub fn event(e: &pb::IncidentEvent) -> Value {
     })
 }
 
+/// A duration in whole seconds, or null.
+fn seconds(d: &Option<prost_types::Duration>) -> Value {
+    d.map_or(Value::Null, |d| json!(d.seconds))
+}
+
+pub fn review(r: &pb::Review) -> Value {
+    json!({
+        "incident_id": r.incident_id,
+        "reference": r.reference,
+        "title": r.title,
+        "drill": r.drill,
+        "due_at": time(&r.due_at),
+        "timeline": r.timeline.iter().map(|m| json!({
+            "at": time(&m.at),
+            "text": m.text,
+            "since_previous_seconds": seconds(&m.since_previous),
+            "since_declared_seconds": seconds(&m.since_declared),
+        })).collect::<Vec<_>>(),
+        "what_happened": opt_str(&r.what_happened),
+        "root_causes": opt_str(&r.root_causes),
+        "contributing_factors": opt_str(&r.contributing_factors),
+        "went_well": opt_str(&r.went_well),
+        "to_improve": opt_str(&r.to_improve),
+        "action_items": r.action_items.iter().map(action_item).collect::<Vec<_>>(),
+        "blame_findings": r.blame_findings.iter().map(|f| json!({
+            "section": f.section,
+            "sentence": f.sentence,
+            "rule": f.rule,
+            "suggestion": f.suggestion,
+        })).collect::<Vec<_>>(),
+        "updated_at": time(&r.updated_at),
+        "updated_by": opt_str(&r.updated_by),
+        "markdown": opt_str(&r.markdown),
+        "version": r.version,
+    })
+}
+
+pub fn action_item(a: &pb::ActionItem) -> Value {
+    json!({
+        "id": a.id,
+        "incident_id": a.incident_id,
+        "incident_reference": a.incident_reference,
+        "team": a.team,
+        "number": a.number,
+        "description": a.description,
+        "owner": a.owner,
+        "due_at": time(&a.due_at),
+        "state": a.state,
+        "overdue": a.overdue,
+        "created_at": time(&a.created_at),
+        "closed_at": time(&a.closed_at),
+        "drop_reason": opt_str(&a.drop_reason),
+    })
+}
+
+fn stats(s: &Option<pb::DurationStats>) -> Value {
+    let s = s.unwrap_or_default();
+    json!({
+        "count": s.count,
+        "median_seconds": seconds(&s.median),
+        "p90_seconds": seconds(&s.p90),
+    })
+}
+
+fn ratio(r: &Option<pb::RatioStat>) -> Value {
+    let r = r.unwrap_or_default();
+    json!({ "hits": r.hits, "total": r.total, "share": r.share })
+}
+
+pub fn report(r: &pb::Report) -> Value {
+    let a = r.action_items.unwrap_or_default();
+    let d = r.drills.unwrap_or_default();
+    json!({
+        "team": opt_str(&r.team),
+        "since": time(&r.since),
+        "until": time(&r.until),
+        "incidents": r.incidents,
+        "by_severity": r.by_severity.iter().map(|s| json!({
+            "severity": name(s.severity, pb::Severity::as_str_name),
+            "count": s.count,
+            "time_to_acknowledge": stats(&s.time_to_acknowledge),
+            "time_to_mitigate": stats(&s.time_to_mitigate),
+            "time_to_resolve": stats(&s.time_to_resolve),
+        })).collect::<Vec<_>>(),
+        "update_cadence": ratio(&r.update_cadence),
+        "checklist": ratio(&r.checklist),
+        "escalations": r.escalations.iter().map(|e| json!({ "rule": e.rule, "count": e.count })).collect::<Vec<_>>(),
+        "action_items": {
+            "created": a.created,
+            "done": a.done,
+            "dropped": a.dropped,
+            "open": a.open,
+            "overdue": a.overdue,
+            "completion_rate": a.completion_rate,
+            "time_to_close": stats(&a.time_to_close),
+        },
+        "drills": {
+            "count": d.count,
+            "resolved": d.resolved,
+            "time_to_acknowledge": stats(&d.time_to_acknowledge),
+            "checklist_on_time": ratio(&d.checklist_on_time),
+        },
+    })
+}
+
+pub fn scenario(s: &pb::Scenario) -> Value {
+    json!({
+        "id": s.id,
+        "title": s.title,
+        "description": s.description,
+        "severity": if s.severity == 0 { Value::Null } else { name(s.severity, pb::Severity::as_str_name) },
+        "steps": s.steps.iter().map(|st| json!({
+            "after_seconds": seconds(&st.after),
+            "kind": st.kind,
+            "text": st.text,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+pub fn rotation(r: &pb::RoleRotation) -> Value {
+    json!({
+        "team": r.team,
+        "since": time(&r.since),
+        "people": r.people.iter().map(|p| json!({
+            "person": p.person,
+            "commander": p.commander,
+            "comms_lead": p.comms_lead,
+            "sme": p.sme,
+            "last_commander_at": time(&p.last_commander_at),
+        })).collect::<Vec<_>>(),
+        "never_commander": r.never_commander,
+        "suggested_commander": opt_str(&r.suggested_commander),
+    })
+}
+
+/// `DEAD`, `DELIVERED`, ... (the proto name without its `DELIVERY_STATE_` prefix).
+pub fn delivery_state(v: i32) -> String {
+    pb::DeliveryState::try_from(v).map_or_else(
+        |_| v.to_string(),
+        |s| s.as_str_name().trim_start_matches("DELIVERY_STATE_").to_string(),
+    )
+}
+
+pub fn delivery(d: &pb::Delivery) -> Value {
+    json!({
+        "id": d.id,
+        "incident_id": d.incident_id,
+        "version": d.version,
+        "destination": d.destination,
+        "kind": d.kind,
+        "state": delivery_state(d.state),
+        "attempts": d.attempts,
+        "last_error": opt_str(&d.last_error),
+        "idempotency_key": d.idempotency_key,
+        "created_at": time(&d.created_at),
+        "updated_at": time(&d.updated_at),
+        "next_attempt_at": time(&d.next_attempt_at),
+        "delivered_at": time(&d.delivered_at),
+        "headline": d.headline,
+        "to": d.to,
+    })
+}
+
 fn opt_str(s: &str) -> Value {
     if s.is_empty() { Value::Null } else { json!(s) }
 }

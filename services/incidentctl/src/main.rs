@@ -11,6 +11,7 @@ mod json;
 mod prompt;
 mod render;
 mod settings;
+mod when;
 
 use clap::{CommandFactory, Parser};
 use cli::{Cli, Cmd, ColorChoice};

@@ -1,4 +1,4 @@
-//! Filling in an update's template fields. On a terminal, a missing required
+//! Filling in an update's template fields (and a review's sections). On a terminal, a missing required
 //! field starts prompts for every field of that template not given as a flag
 //! (Enter skips an optional one); elsewhere the missing field is a usage
 //! error naming its flag. Prompts go to stderr, so stdout stays the result.
@@ -15,11 +15,11 @@ pub struct Field<'a> {
 }
 
 /// What an update needs: at least one of `one_of` (non-empty), plus the
-/// optional fields, plus when the next update comes.
+/// optional fields, plus when the next update comes (updates only).
 pub struct Form<'a> {
     pub one_of: Vec<Field<'a>>,
     pub optional: Vec<Field<'a>>,
-    pub next_update_in: &'a mut Option<Duration>,
+    pub next_update_in: Option<&'a mut Option<Duration>>,
 }
 
 impl Form<'_> {
@@ -55,7 +55,7 @@ impl Form<'_> {
             let _ = std::io::stderr().flush();
             let mut line = String::new();
             match input.read_line(&mut line) {
-                Ok(0) | Err(_) => Err(Failure::usage("update cancelled (end of input)")),
+                Ok(0) | Err(_) => Err(Failure::usage("cancelled (end of input)")),
                 Ok(_) => Ok(line.trim().to_string()),
             }
         };
@@ -80,13 +80,16 @@ impl Form<'_> {
             let v = ask(f.label, " (optional)")?;
             *f.value = (!v.is_empty()).then_some(v);
         }
-        while self.next_update_in.is_none() {
+        let Some(next) = self.next_update_in else {
+            return Ok(());
+        };
+        while next.is_none() {
             let v = ask("Next update in", " (e.g. 30m; Enter for the severity's cadence)")?;
             if v.is_empty() {
                 break;
             }
             match incidentd_config::parse_duration(&v) {
-                Ok(d) => *self.next_update_in = Some(d),
+                Ok(d) => *next = Some(d),
                 Err(e) => eprintln!("{e}"),
             }
         }

@@ -6,6 +6,9 @@ use incidentd_domain::{self as d, EventKind, Timestamp};
 use incidentd_proto::v1 as pb;
 use std::fmt::Write;
 
+mod after;
+pub use after::{action_items, deliveries, report, review, rotation, scenarios};
+
 /// ANSI styling, or none.
 #[derive(Debug, Clone, Copy)]
 pub struct Style {

@@ -43,6 +43,13 @@ fn completions_and_man_page_are_generated() {
     let page = text(&man.stdout);
     assert!(page.starts_with(".ie") || page.contains(".TH incidentctl"), "{page}");
     assert!(page.contains("declare"));
+    for cmd in ["review", "action", "report", "drill", "deliveries"] {
+        assert!(page.contains(cmd), "{cmd} missing from the man page");
+    }
+    let bash = text(&bash.stdout);
+    for word in ["scenarios", "rotation", "--overdue", "--markdown", "--what-happened"] {
+        assert!(bash.contains(word), "{word} missing from the bash completions");
+    }
 }
 
 #[test]
@@ -52,6 +59,13 @@ fn usage_errors_exit_2() {
         &["sev", "INC-1", "7"],
         &["assign", "INC-1", "chef", "alice"],
         &["declare"],
+        &["action", "add", "INC-1", "x", "--owner", "carol", "--due", "soon"],
+        &["action", "add", "INC-1", "x", "--due", "7d"],
+        &["action", "drop", "INC-1/1"],
+        &["drill", "start", "sev1-payments-outage", "--sme", "dave"],
+        &["report", "--since", "last tuesday"],
+        &["deliveries", "INC-1", "--state", "gone"],
+        &["review", "show"],
     ] {
         let out = run(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out.stderr));
