@@ -29,6 +29,7 @@
 
 pub mod adapter;
 pub mod chat;
+pub mod digest;
 pub mod email;
 pub mod feeder;
 pub mod hub;
@@ -150,6 +151,12 @@ impl Notifier {
             },
         )
         .await?;
+        let cursors_for_digest: HashMap<String, u64> = cursors
+            .iter()
+            .filter(|(k, _)| k.starts_with("digest/"))
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        let (digest_handle, digest_org) = (handle.clone(), org.clone());
         let feeder = feeder::Feeder {
             handle,
             org,
@@ -159,6 +166,8 @@ impl Notifier {
             states: HashMap::new(),
         };
         tokio::spawn(feeder.run());
+        let sent: HashMap<String, u64> = cursors_for_digest;
+        tokio::spawn(digest::run(digest_handle, digest_org, hub.clone(), sent));
         Ok(Notifier { hub, metrics, outbox })
     }
 

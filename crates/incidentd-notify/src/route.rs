@@ -43,8 +43,8 @@ pub struct Notification {
 pub const EXECUTIVES: &str = "executives";
 
 #[derive(Default)]
-struct Targets {
-    list: Vec<(String, DestKind, Vec<String>)>,
+pub(crate) struct Targets {
+    pub(crate) list: Vec<(String, DestKind, Vec<String>)>,
 }
 
 impl Targets {
@@ -60,13 +60,13 @@ impl Targets {
         }
     }
 
-    fn team_chat(&mut self, org: &OrgConfig, team: &str) {
+    pub(crate) fn team_chat(&mut self, org: &OrgConfig, team: &str) {
         for id in org.team(team).map(|t| t.chat.as_slice()).unwrap_or_default() {
             self.destination(org, id);
         }
     }
 
-    fn stakeholders(&mut self, org: &OrgConfig, team: &str) {
+    pub(crate) fn stakeholders(&mut self, org: &OrgConfig, team: &str) {
         for id in org.team(team).map(|t| t.email.as_slice()).unwrap_or_default() {
             self.destination(org, id);
         }
@@ -113,7 +113,7 @@ pub fn kind_of(k: DestinationKind) -> DestKind {
     }
 }
 
-fn handle(org: &OrgConfig, person: &str) -> Option<String> {
+pub(crate) fn handle(org: &OrgConfig, person: &str) -> Option<String> {
     org.person(person).and_then(|p| p.chat.clone())
 }
 
