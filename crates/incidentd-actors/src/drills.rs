@@ -339,6 +339,8 @@ impl CalendarState {
                     && let Some(x) = self.drills.iter_mut().find(|x| x.id == d.id)
                 {
                     x.reminded_at = Some(now);
+                    // Nobody listening is fine: the notifier reads the calendar when it starts.
+                    let _ = self.handle.drill_reminder(x.clone());
                 }
             }
             if d.at <= now {

@@ -70,6 +70,7 @@ impl Handle {
             counters: Counters::default(),
             snapshot_every: opts.snapshot_every.max(1),
             calendar: std::sync::OnceLock::new(),
+            drill_reminders: broadcast::channel(1024).0,
         });
         let args = SupervisorArgs {
             shared: shared.clone(),
@@ -235,6 +236,16 @@ impl Handle {
     }
 
     /// Stops all actors (their state is already durable).
+    /// Drills whose reminder fell due, from now on (the notifier sends them;
+    /// at its start it also reads `list_drills` for reminders it missed).
+    pub fn watch_drill_reminders(&self) -> broadcast::Receiver<crate::drills::ScheduledDrill> {
+        self.shared.drill_reminders.subscribe()
+    }
+
+    pub(crate) fn drill_reminder(&self, d: crate::drills::ScheduledDrill) -> bool {
+        self.shared.drill_reminders.send(d).is_ok()
+    }
+
     /// Puts a drill on the calendar (durable before it returns).
     pub async fn schedule_drill(
         &self,

@@ -153,6 +153,8 @@ pub struct Shared {
     pub snapshot_every: u64,
     /// The drill calendar, once started.
     pub calendar: std::sync::OnceLock<ractor::ActorRef<crate::drills::CalendarMsg>>,
+    /// Drills whose reminder is due (after it is durable in `drills.log`).
+    pub drill_reminders: broadcast::Sender<crate::drills::ScheduledDrill>,
 }
 
 impl Shared {

@@ -1,4 +1,7 @@
-//! The weekly digest of overdue action items: once a week (Monday 09:00
+//! Team notices that belong to no incident: game-day reminders (to the
+//! team's drill routes) and the weekly digest of overdue action items.
+//!
+//! The weekly digest: once a week (Monday 09:00
 //! UTC), each team with overdue open action items gets one message in its
 //! chat channels and to its stakeholder lists, mentioning the owners.
 //!
@@ -11,8 +14,9 @@
 use crate::hub::{HubMsg, Routed};
 use crate::message::Message;
 use crate::route::{Notification, Targets, handle};
+use incidentd_actors::drills::{DrillState, ScheduledDrill};
 use incidentd_actors::{Filter, Handle};
-use incidentd_config::OrgConfig;
+use incidentd_config::{DestinationKind, OrgConfig};
 use incidentd_domain::{Incident, Severity, Status, Timestamp};
 use ractor::ActorRef;
 use std::collections::HashMap;
@@ -101,9 +105,97 @@ pub fn digest(
         .collect()
 }
 
+/// The reminder of a scheduled game day, to the team's drill routes only
+/// (like everything about drills), once by its key.
+pub fn drill_reminder(org: &OrgConfig, d: &ScheduledDrill) -> Vec<Notification> {
+    let mut t = Targets::default();
+    for id in org.team(&d.team).map(|t| t.drill_routes.as_slice()).unwrap_or_default() {
+        if org
+            .destination(id)
+            .is_some_and(|x| x.kind != DestinationKind::StatusPage)
+        {
+            t.destination(org, id);
+        }
+    }
+    let id = format!("drill/{}", d.id);
+    let message = Message {
+        incident_id: id.clone(),
+        reference: "[DRILL] game day".into(),
+        title: format!("Game day {}", d.scenario),
+        team: d.team.clone(),
+        services: Vec::new(),
+        severity: Severity::Sev4,
+        status: Status::Investigating,
+        drill: true,
+        version: 1,
+        event: "drill_reminder".into(),
+        headline: format!(
+            "[DRILL] Game day for team {}: scenario {} starts at {}",
+            d.team, d.scenario, d.at
+        ),
+        body: format!(
+            "A drill incident will be declared at {} and play the scenario's script. The team's suggested commander leads.",
+            d.at
+        ),
+        fields: vec![
+            ("scenario".into(), d.scenario.clone()),
+            ("starts".into(), d.at.to_string()),
+        ],
+        mentions: Vec::new(),
+        at: d.reminded_at.map_or(d.at.0, |t| t.0),
+        event_json: String::new(),
+        public_text: None,
+    };
+    t.list
+        .into_iter()
+        .map(|(destination, kind, to)| Notification {
+            key: format!("{id}:reminder:{destination}"),
+            incident: id.clone(),
+            version: 1,
+            destination,
+            kind,
+            to,
+            message: message.clone(),
+        })
+        .collect()
+}
+
+async fn send(hub: &ActorRef<HubMsg>, incident: String, version: u64, notifications: Vec<Notification>) -> bool {
+    if notifications.is_empty() {
+        return true;
+    }
+    let batch = vec![Routed {
+        incident,
+        version,
+        notifications,
+        seen: None,
+    }];
+    ractor::call!(hub, |reply| HubMsg::Ingest { batch, reply }).is_ok()
+}
+
+/// Reminders of every drill the calendar has reminded and not yet held
+/// (the hub drops keys it already has: each goes out once).
+async fn catch_up_reminders(handle: &Handle, org: &OrgConfig, hub: &ActorRef<HubMsg>) -> bool {
+    let drills = handle.list_drills(None).await.unwrap_or_default();
+    for d in drills
+        .iter()
+        .filter(|d| d.reminded_at.is_some() && d.state == DrillState::Scheduled)
+    {
+        if !send(hub, format!("drill/{}", d.id), 1, drill_reminder(org, d)).await {
+            return false;
+        }
+    }
+    true
+}
+
 /// Sends each team's digest for the current week (unless `sent` says it
-/// went out), then sleeps until the next Monday 09:00 UTC, forever.
+/// went out) every Monday 09:00 UTC, and game-day reminders as the drill
+/// calendar issues them (and, at start, those it issued meanwhile).
 pub(crate) async fn run(handle: Handle, org: Arc<OrgConfig>, hub: ActorRef<HubMsg>, mut sent: HashMap<String, u64>) {
+    let mut reminders = handle.watch_drill_reminders();
+    if !catch_up_reminders(&handle, &org, &hub).await {
+        return;
+    }
     loop {
         let now = handle.clock().now();
         let (week, next) = week_of(now);
@@ -116,22 +208,30 @@ pub(crate) async fn run(handle: Handle, org: Arc<OrgConfig>, hub: ActorRef<HubMs
             if sent.get(&key).is_some_and(|w| *w >= week) {
                 continue;
             }
-            let notifications = digest(&org, &team.id, &incidents, week, now);
-            if notifications.is_empty() {
-                continue;
-            }
-            let batch = vec![Routed {
-                incident: key.clone(),
-                version: week,
-                notifications,
-                seen: None,
-            }];
-            if ractor::call!(hub, |reply| HubMsg::Ingest { batch, reply }).is_err() {
+            if !send(&hub, key.clone(), week, digest(&org, &team.id, &incidents, week, now)).await {
                 return;
             }
             sent.insert(key, week);
         }
-        tokio::time::sleep_until(handle.clock().instant_at(next)).await;
+        let until = handle.clock().instant_at(next);
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep_until(until) => break,
+                r = reminders.recv() => match r {
+                    Ok(d) => {
+                        if !send(&hub, format!("drill/{}", d.id), 1, drill_reminder(&org, &d)).await {
+                            return;
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        if !catch_up_reminders(&handle, &org, &hub).await {
+                            return;
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                },
+            }
+        }
     }
 }
 
@@ -142,6 +242,27 @@ mod tests {
 
     // 2026-11-30 is a Monday.
     const MONDAY_9: i64 = 1_796_029_200_000;
+
+    #[test]
+    fn a_game_day_reminder_goes_to_drill_routes_only() {
+        let org = OrgConfig::demo();
+        let d = ScheduledDrill {
+            id: "01JDRILL".into(),
+            scenario: "database-data-loss".into(),
+            team: "payments".into(),
+            at: Timestamp(MONDAY_9),
+            recurring: true,
+            scheduled_by: None,
+            reminded_at: Some(Timestamp(MONDAY_9 - 86_400_000)),
+            state: DrillState::Scheduled,
+        };
+        let n = drill_reminder(&org, &d);
+        let dests: Vec<&str> = n.iter().map(|x| x.destination.as_str()).collect();
+        assert_eq!(dests, ["drills-chat"]);
+        assert_eq!(n[0].key, "drill/01JDRILL:reminder:drills-chat");
+        assert!(n[0].message.drill);
+        assert!(n[0].message.headline.starts_with("[DRILL] Game day for team payments"));
+    }
 
     #[test]
     fn weeks_turn_on_monday_at_nine_utc() {

@@ -54,7 +54,7 @@ impl Targets {
         }
     }
 
-    fn destination(&mut self, org: &OrgConfig, id: &str) {
+    pub(crate) fn destination(&mut self, org: &OrgConfig, id: &str) {
         if let Some(d) = org.destination(id) {
             self.push(d.id.clone(), kind_of(d.kind), d.to.clone());
         }
