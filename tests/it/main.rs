@@ -6,6 +6,7 @@ mod bad_input;
 mod ctl;
 mod drill;
 mod notify;
+mod notify_fault;
 mod otlp;
 mod playbook;
 mod review;

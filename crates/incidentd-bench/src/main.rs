@@ -9,10 +9,14 @@
 //! (d) L live incidents: resident memory per incident and recovery time after restart.
 //!
 //! `cargo run --release -p incidentd-bench -- timers` measures timers: see `timers.rs`.
+//!
+//! `cargo run --release -p incidentd-bench -- notify` measures the notifier: see `notify.rs`.
 
 mod timers;
 
 mod alerts;
+
+mod notify;
 
 use anyhow::Context;
 use clap::Parser;
@@ -69,6 +73,28 @@ enum What {
         /// Alert groups (dedup keys) the attaching phases spread over.
         #[arg(long, default_value_t = 50)]
         groups: usize,
+    },
+    /// Notifier (issue 4): events/s through the hub to a local HTTP sink and event→adapter-call
+    /// latency at a steady rate, beside a plain HTTP client hitting the same sink.
+    Notify {
+        /// Events per second in the steady phase.
+        #[arg(long, default_value_t = 1000)]
+        rate: u64,
+        /// Length of the steady phase.
+        #[arg(long, default_value_t = 10)]
+        secs: u64,
+        /// Teams, each with one webhook destination (one delivery lane each).
+        #[arg(long, default_value_t = 8)]
+        lanes: usize,
+        /// Incidents the events spread over.
+        #[arg(long, default_value_t = 64)]
+        incidents: usize,
+        /// Closed-loop callers in the max-rate phase.
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+        /// Events in the max-rate phase.
+        #[arg(long, default_value_t = 20_000)]
+        max_events: usize,
     },
     /// Timers: idle cost of many armed incidents, lateness of a burst of deadlines.
     Timers {
@@ -417,6 +443,21 @@ fn main() -> anyhow::Result<()> {
             streams,
             batch,
             groups,
+        })),
+        What::Notify {
+            rate,
+            secs,
+            lanes,
+            incidents,
+            clients,
+            max_events,
+        } => rt.block_on(notify::run(notify::NotifyArgs {
+            rate,
+            secs,
+            lanes,
+            incidents,
+            clients,
+            max_events,
         })),
         What::Timers {
             live,

@@ -85,6 +85,68 @@ impl Settings {
     }
 }
 
+/// The environment variables that override [`Settings`] (operators: a
+/// faster or longer retry schedule; tests: a schedule that runs in seconds).
+/// Durations in the config's syntax (`"250ms"`, `"2s"`, `"5m"`).
+pub const ENV_KNOBS: [&str; 7] = [
+    "INCIDENTD_NOTIFY_MAX_ATTEMPTS",
+    "INCIDENTD_NOTIFY_BACKOFF_BASE",
+    "INCIDENTD_NOTIFY_BACKOFF_MAX",
+    "INCIDENTD_NOTIFY_BREAKER_FAILURES",
+    "INCIDENTD_NOTIFY_BREAKER_COOLDOWN",
+    "INCIDENTD_NOTIFY_REQUEST_TIMEOUT",
+    "INCIDENTD_NOTIFY_CHAT_INTERVAL",
+];
+
+impl Settings {
+    /// These settings with the `INCIDENTD_NOTIFY_*` variables of `var`
+    /// applied (see [`ENV_KNOBS`]); the error names the offending variable.
+    pub fn with_env(mut self, var: impl Fn(&str) -> Option<String>) -> Result<Settings, String> {
+        let dur = |name: &str| -> Result<Option<Duration>, String> {
+            var(name)
+                .map(|v| incidentd_config::parse_duration(v.trim()).map_err(|e| format!("{name}: {e}")))
+                .transpose()
+        };
+        let count = |name: &str| -> Result<Option<u32>, String> {
+            var(name)
+                .map(|v| match v.trim().parse::<u32>() {
+                    Ok(n) if n >= 1 => Ok(n),
+                    _ => Err(format!("{name}: {v:?} is not a whole number of at least 1")),
+                })
+                .transpose()
+        };
+        let [attempts, base, max, failures, cooldown, timeout, chat] = ENV_KNOBS;
+        if let Some(n) = count(attempts)? {
+            self.max_attempts = n;
+        }
+        if let Some(d) = dur(base)? {
+            self.backoff_base = d;
+        }
+        if let Some(d) = dur(max)? {
+            self.backoff_max = d;
+        }
+        if let Some(n) = count(failures)? {
+            self.breaker_failures = n;
+        }
+        if let Some(d) = dur(cooldown)? {
+            self.breaker_cooldown = d;
+        }
+        if let Some(d) = dur(timeout)? {
+            self.request_timeout = d;
+        }
+        if let Some(d) = dur(chat)? {
+            self.chat_interval = d;
+        }
+        if self.backoff_base > self.backoff_max {
+            return Err(format!(
+                "{base}: longer than {max} ({:?} > {:?})",
+                self.backoff_base, self.backoff_max
+            ));
+        }
+        Ok(self)
+    }
+}
+
 /// Circuit breaker of one destination: closed until `threshold`
 /// consecutive failures, then open for `cooldown`, then half-open (one
 /// trial request: success closes it, failure opens it again).
@@ -170,6 +232,38 @@ mod tests {
             let d = s.backoff(4);
             assert!(d >= Duration::from_secs(4) && d <= Duration::from_secs(8), "{d:?}");
         }
+    }
+
+    #[test]
+    fn env_knobs_override_and_name_the_bad_variable() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        };
+        let s = Settings::default()
+            .with_env(env(&[
+                ("INCIDENTD_NOTIFY_MAX_ATTEMPTS", "1000"),
+                ("INCIDENTD_NOTIFY_BACKOFF_BASE", "20ms"),
+                ("INCIDENTD_NOTIFY_BACKOFF_MAX", "200ms"),
+                ("INCIDENTD_NOTIFY_BREAKER_COOLDOWN", "100ms"),
+            ]))
+            .expect("valid");
+        assert_eq!(s.max_attempts, 1000);
+        assert_eq!(s.backoff_base, Duration::from_millis(20));
+        assert_eq!(s.backoff_max, Duration::from_millis(200));
+        assert_eq!(s.breaker_cooldown, Duration::from_millis(100));
+        assert_eq!(s.request_timeout, Settings::default().request_timeout);
+        let e = Settings::default()
+            .with_env(env(&[("INCIDENTD_NOTIFY_BACKOFF_BASE", "20")]))
+            .unwrap_err();
+        assert!(e.starts_with("INCIDENTD_NOTIFY_BACKOFF_BASE:"), "{e}");
+        let e = Settings::default()
+            .with_env(env(&[("INCIDENTD_NOTIFY_MAX_ATTEMPTS", "0")]))
+            .unwrap_err();
+        assert!(e.starts_with("INCIDENTD_NOTIFY_MAX_ATTEMPTS:"), "{e}");
+        let e = Settings::default()
+            .with_env(env(&[("INCIDENTD_NOTIFY_BACKOFF_BASE", "10m")]))
+            .unwrap_err();
+        assert!(e.contains("INCIDENTD_NOTIFY_BACKOFF_MAX"), "{e}");
     }
 
     #[tokio::test(start_paused = true)]

@@ -263,7 +263,7 @@ pub async fn serve_with(
     let _ = http_state.recovery_seconds.set(total.as_secs_f64());
     let _ = http_state.handle.set(handle.clone());
     // Notifications: catches up from the log before live events (issue 4).
-    let notifier = incidentd_notify::Notifier::start(handle.clone(), notify_org, notify_options())
+    let notifier = incidentd_notify::Notifier::start(handle.clone(), notify_org, notify_options()?)
         .await
         .context("cannot start the notifier")?;
     let _ = http_state.notify.set(notifier.metrics().clone());
@@ -323,9 +323,14 @@ pub async fn serve_with(
 }
 
 /// Notifier options: `INCIDENTD_SMTP_CA_FILE` adds a PEM root certificate
-/// for SMTP TLS (a private CA or a test server).
-fn notify_options() -> incidentd_notify::Options {
+/// for SMTP TLS (a private CA or a test server); `INCIDENTD_NOTIFY_*` set
+/// the retry policy (`incidentd_notify::policy::ENV_KNOBS`).
+fn notify_options() -> anyhow::Result<incidentd_notify::Options> {
     let mut opts = incidentd_notify::Options::default();
+    opts.settings = opts
+        .settings
+        .with_env(|k| std::env::var(k).ok())
+        .map_err(anyhow::Error::msg)?;
     if let Some(path) = std::env::var_os("INCIDENTD_SMTP_CA_FILE") {
         match std::fs::read(&path) {
             Ok(pem) => opts.smtp_roots.push(pem),
@@ -334,5 +339,5 @@ fn notify_options() -> incidentd_notify::Options {
             }
         }
     }
-    opts
+    Ok(opts)
 }
