@@ -100,7 +100,14 @@ async fn spans_reach_the_collector_with_parent_child_links() {
     })
     .await
     .unwrap();
-    // A clean stop flushes the exporter's batch.
+    // The notifier routes the entry's event in the same trace; wait (bounded)
+    // for its span, then stop cleanly (which flushes the exporter's batch).
+    let routed = |spans: &[Span]| spans.iter().any(|s| s.name == "notify.route");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !routed(&receiver.spans.lock().unwrap()) && tokio::time::Instant::now() < deadline {
+        let arrived = receiver.arrived.notified();
+        let _ = tokio::time::timeout_at(deadline, arrived).await;
+    }
     assert!(server.terminate().await.success());
 
     // Wait (bounded) until the spans of the entry's RPC are in.
@@ -136,6 +143,14 @@ async fn spans_reach_the_collector_with_parent_child_links() {
     assert_eq!(attr(&exec, "incident_id").as_deref(), Some(inc.id.as_str()));
     assert_eq!(attr(&exec, "command").as_deref(), Some("add_entry"));
     assert_eq!(attr(&append, "records").as_deref(), Some("1"));
+    // The notifier's routing of that event is a child of the actor's span.
+    let spans = receiver.spans.lock().unwrap().clone();
+    let route = spans
+        .iter()
+        .find(|s| s.name == "notify.route" && s.parent_span_id == exec.span_id)
+        .expect("notify.route span under incident.execute");
+    assert_eq!(route.trace_id, rpc.trace_id);
+    assert_eq!(attr(route, "incident_id").as_deref(), Some(inc.id.as_str()));
     // Children sit inside their parents in time.
     assert!(exec.start_time_unix_nano >= rpc.start_time_unix_nano);
     assert!(append.end_time_unix_nano <= exec.end_time_unix_nano);

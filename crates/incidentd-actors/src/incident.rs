@@ -376,6 +376,7 @@ impl IncidentState {
                 event,
                 json: Arc::from(codec::event_json(&bytes)),
                 summary: summary.clone(),
+                span: tracing::Span::current(),
             };
             // No receivers is fine: nobody is watching.
             let _ = self.shared.feed.send(Arc::new(published));

@@ -133,6 +133,9 @@ pub struct Published {
     pub json: Arc<str>,
     /// The incident after the event, without timeline (for filtering).
     pub summary: Arc<Incident>,
+    /// The span that persisted it (`incident.execute` or `incident.tick`):
+    /// consumers such as the notifier trace their work as its children.
+    pub span: tracing::Span,
 }
 
 #[derive(Debug, Default)]

@@ -19,6 +19,7 @@ use ractor::ActorRef;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::broadcast::error::RecvError;
+use tracing::Instrument;
 
 /// Events sent to the hub per `Ingest` call at most.
 const BATCH: usize = 256;
@@ -89,6 +90,18 @@ impl Feeder {
     }
 
     async fn live(&mut self, p: &Published, batch: &mut Vec<Routed>) {
+        // The routing of a live event is part of the trace that persisted it.
+        let span = tracing::info_span!(
+            parent: &p.span,
+            "notify.route",
+            incident_id = %p.incident,
+            version = p.version,
+            event = p.event.kind.name(),
+        );
+        self.live_routed(p, batch).instrument(span).await;
+    }
+
+    async fn live_routed(&mut self, p: &Published, batch: &mut Vec<Routed>) {
         let id = p.incident.to_string();
         let cursor = self.cursors.get(&id).copied().unwrap_or(0);
         if p.version <= cursor {
