@@ -490,6 +490,34 @@ pub enum DrillCmd {
     Start(DrillStart),
     /// Per person of a team: how often they held each role; who never led; who should lead next.
     Rotation(Rotation),
+    /// Put a drill on the calendar: reminded a day ahead, started at its time with the suggested commander.
+    Schedule(DrillSchedule),
+    /// The drill calendar (scheduled, started, cancelled drills).
+    Calendar {
+        /// Only this team's drills (request field `team`).
+        #[arg(long)]
+        team: Option<String>,
+    },
+    /// Cancel a scheduled drill.
+    Cancel {
+        /// The drill's id (see `drill calendar`).
+        id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct DrillSchedule {
+    /// Scenario id (see `drill scenarios`).
+    pub scenario: String,
+    /// Team that plays it (request field `team`) [default: INCIDENTD_TEAM, `team` in the config file]
+    #[arg(long, env = "INCIDENTD_TEAM")]
+    pub team: Option<String>,
+    /// When (request field `at`): 2027-01-15T10:00:00Z, 2027-01-15, or from now: 14d [default: a quarter after the team's latest drill].
+    #[arg(long, value_parser = parse_when, value_name = "WHEN")]
+    pub at: Option<When>,
+    /// Book the next one a quarter later, every time.
+    #[arg(long)]
+    pub recurring: bool,
 }
 
 #[derive(Debug, Args)]

@@ -241,6 +241,20 @@ pub fn scenario(s: &pb::Scenario) -> Value {
     })
 }
 
+pub fn drill(d: &pb::Drill) -> Value {
+    json!({
+        "id": d.id,
+        "scenario": d.scenario,
+        "team": d.team,
+        "at": time(&d.at),
+        "recurring": d.recurring,
+        "state": d.state,
+        "reminded_at": time(&d.reminded_at),
+        "incident_id": opt_str(&d.incident_id),
+        "reason": opt_str(&d.reason),
+    })
+}
+
 pub fn rotation(r: &pb::RoleRotation) -> Value {
     json!({
         "team": r.team,

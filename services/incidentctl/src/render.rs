@@ -7,7 +7,7 @@ use incidentd_proto::v1 as pb;
 use std::fmt::Write;
 
 mod after;
-pub use after::{action_items, deliveries, report, review, rotation, scenarios};
+pub use after::{action_items, deliveries, drills, report, review, rotation, scenarios};
 
 /// ANSI styling, or none.
 #[derive(Debug, Clone, Copy)]

@@ -116,5 +116,32 @@ async fn drills_through_incidentctl() {
     }
     ctl.fails(&["drill", "rotation", "--team", "nope"], 1, "--team").await;
     ctl.fails(&["drill", "rotation"], 1, "team").await;
+
+    // The calendar: schedule (in 14 days, recurring), list, cancel.
+    let d = ctl
+        .json(&[
+            "drill",
+            "schedule",
+            "regulatory-exposure",
+            "--team",
+            "payments",
+            "--at",
+            "14d",
+            "--recurring",
+        ])
+        .await;
+    assert_eq!(d["state"], "scheduled");
+    assert_eq!(d["recurring"], true);
+    let id = d["id"].as_str().unwrap().to_string();
+    let human = ctl.ok(&["drill", "calendar", "--team", "payments"]).await;
+    assert!(
+        human.contains("regulatory-exposure") && human.contains("quarterly"),
+        "{human}"
+    );
+    let cancelled = ctl.json(&["drill", "cancel", &id]).await;
+    assert_eq!(cancelled["state"], "cancelled");
+    ctl.fails(&["drill", "cancel", &id], 1, "no longer scheduled").await;
+    ctl.fails(&["drill", "schedule", "meteor", "--team", "payments"], 1, "scenario")
+        .await;
     server.terminate().await;
 }

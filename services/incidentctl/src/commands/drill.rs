@@ -39,6 +39,29 @@ pub async fn drill(c: &mut Client, cmd: DrillCmd, ctx: &Ctx) -> Result<(), Failu
             let i = call!(c.drill.start_drill(req));
             out.incident(&i);
         }
+        DrillCmd::Schedule(s) => {
+            let req = pb::ScheduleDrillRequest {
+                scenario: s.scenario,
+                team: s.team.or_else(|| ctx.settings.team.clone()).unwrap_or_default(),
+                at: s.at.map(|w| when::proto(w.ahead(render::now()))),
+                recurring: s.recurring,
+                by: ctx.by(),
+            };
+            let d = call!(c.drill.schedule_drill(req));
+            out.print(json::drill(&d), || render::drills(std::slice::from_ref(&d), out.style));
+        }
+        DrillCmd::Calendar { team } => {
+            let list = call!(c.drill.list_drills(pb::ListDrillsRequest {
+                team: team.unwrap_or_default()
+            }));
+            out.print(Value::Array(list.drills.iter().map(json::drill).collect()), || {
+                render::drills(&list.drills, out.style)
+            });
+        }
+        DrillCmd::Cancel { id } => {
+            let d = call!(c.drill.cancel_drill(pb::CancelDrillRequest { id }));
+            out.print(json::drill(&d), || render::drills(std::slice::from_ref(&d), out.style));
+        }
         DrillCmd::Rotation(r) => {
             let req = pb::GetRoleRotationRequest {
                 team: r.team.or_else(|| ctx.settings.team.clone()).unwrap_or_default(),

@@ -270,6 +270,33 @@ pub fn scenarios(list: &[pb::Scenario], style: Style) -> String {
     table(&["SCENARIO", "SEV", "STEPS", "TITLE"], &rows, style)
 }
 
+pub fn drills(list: &[pb::Drill], style: Style) -> String {
+    if list.is_empty() {
+        return "no drills on the calendar\n".into();
+    }
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|d| {
+            let at = d.at.as_ref().map_or("-".into(), |t| timestamp(t).to_string());
+            let state = match (d.state.as_str(), d.incident_id.as_str(), d.reason.as_str()) {
+                ("started", id, _) if !id.is_empty() => format!("started ({id})"),
+                ("failed", _, why) => format!("failed: {why}"),
+                (s, _, _) => s.to_string(),
+            };
+            let again = if d.recurring { "quarterly" } else { "once" };
+            vec![
+                style.bold(&d.id),
+                d.team.clone(),
+                d.scenario.clone(),
+                at,
+                again.into(),
+                state,
+            ]
+        })
+        .collect();
+    table(&["DRILL", "TEAM", "SCENARIO", "AT", "REPEATS", "STATE"], &rows, style)
+}
+
 pub fn rotation(r: &pb::RoleRotation, style: Style) -> String {
     let now = now();
     let since = r.since.as_ref().map_or("-".into(), |t| timestamp(t).to_string());
