@@ -3,7 +3,8 @@
 //! fields may be added, existing ones never change meaning.
 
 use crate::model::{
-    ChecklistItemKind, DataLoss, EntryKind, IncidentId, Recipients, Role, Severity, Status, UpdateFields, UpdateKind,
+    ChecklistItemKind, ComponentStatus, DataLoss, EntryKind, IncidentId, Recipients, Role, Severity, Status,
+    UpdateFields, UpdateKind,
 };
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -126,6 +127,12 @@ pub enum EventKind {
         due_at: Timestamp,
         notify: Recipients,
     },
+    /// The comms lead set a status page component's status (an override
+    /// that lasts while the incident is open).
+    ComponentStatusSet {
+        service: String,
+        status: ComponentStatus,
+    },
 }
 
 impl EventKind {
@@ -149,6 +156,7 @@ impl EventKind {
             EventKind::SmeReportOverdue { .. } => "sme_report_overdue",
             EventKind::Escalated { .. } => "escalated",
             EventKind::ReviewOverdue { .. } => "review_overdue",
+            EventKind::ComponentStatusSet { .. } => "component_status_set",
         }
     }
 }

@@ -339,6 +339,7 @@ fn describe(k: &EventKind) -> String {
             )
         }
         EventKind::ReviewOverdue { notify, .. } => format!("review overdue → {}", to(notify)),
+        EventKind::ComponentStatusSet { service, status } => format!("status page: {service} {status}"),
     }
 }
 
