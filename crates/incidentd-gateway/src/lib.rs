@@ -8,8 +8,10 @@ pub mod grpc;
 pub mod http;
 pub mod metrics;
 pub mod server;
+pub mod statuspage_grpc;
 
 pub use grpc::IncidentApi;
 pub use http::{HttpState, router};
 pub use metrics::RpcMetrics;
 pub use server::{serve_grpc, set_not_serving};
+pub use statuspage_grpc::StatusPageApi;

@@ -4,8 +4,10 @@
 
 use crate::grpc::IncidentApi;
 use crate::metrics::RpcMetrics;
+use crate::statuspage_grpc::StatusPageApi;
 use incidentd_actors::Handle;
 use incidentd_proto::v1::incident_service_server::IncidentServiceServer;
+use incidentd_proto::v1::status_page_service_server::StatusPageServiceServer;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tonic_health::server::HealthReporter;
@@ -21,6 +23,7 @@ pub async fn serve_grpc(
         tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
     ),
     stop: tokio::sync::watch::Receiver<bool>,
+    statuspage: StatusPageApi,
 ) -> Result<(), BoxError> {
     let (reporter, health_service) = health;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
@@ -37,6 +40,7 @@ pub async fn serve_grpc(
         let _ = stopped.wait_for(|s| *s).await;
     };
     reporter.set_serving::<IncidentServiceServer<IncidentApi>>().await;
+    reporter.set_serving::<StatusPageServiceServer<StatusPageApi>>().await;
     reporter
         .set_service_status("", tonic_health::ServingStatus::Serving)
         .await;
@@ -54,6 +58,7 @@ pub async fn serve_grpc(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(api)
+        .add_service(StatusPageServiceServer::new(statuspage))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;
     Ok(())
@@ -62,6 +67,7 @@ pub async fn serve_grpc(
 /// Marks every service NOT_SERVING (first step of a graceful shutdown).
 pub async fn set_not_serving(reporter: &HealthReporter) {
     reporter.set_not_serving::<IncidentServiceServer<IncidentApi>>().await;
+    reporter.set_not_serving::<StatusPageServiceServer<StatusPageApi>>().await;
     reporter
         .set_service_status("", tonic_health::ServingStatus::NotServing)
         .await;

@@ -5,6 +5,7 @@
 //! stop the actors, final store flush.
 
 pub mod org;
+pub mod statuspage;
 pub mod telemetry;
 
 use anyhow::{Context, bail};
@@ -180,6 +181,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     on_ready: Option<tokio::sync::oneshot::Sender<Ready>>,
 ) -> anyhow::Result<()> {
+    let catalog = statuspage::catalog(&config);
     let org: Arc<org::Org> = Arc::new(org::Org::new(config));
     let http_addr = http_listener.local_addr()?;
     let grpc_addr = grpc_listener.local_addr()?;
@@ -188,8 +190,11 @@ pub async fn serve(
         ..Default::default()
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    // The status page appears once recovery is done (503 until then).
+    let page_slot: Arc<std::sync::OnceLock<incidentd_statuspage::StatusPage>> = Arc::default();
     let http = {
-        let app = incidentd_gateway::router(http_state.clone());
+        let app = incidentd_gateway::router(http_state.clone())
+            .merge(incidentd_statuspage::router(page_slot.clone(), stop_rx.clone()));
         let mut stop = stop_rx.clone();
         tokio::spawn(async move {
             // Webhook and status-page replies go out at once (no Nagle + delayed ACK stall).
@@ -208,7 +213,7 @@ pub async fn serve(
 
     // Recovery: every live incident is back before we report ready.
     let dir = data_dir.to_path_buf();
-    let (store, recovery) = tokio::task::spawn_blocking(move || {
+    let (store, mut recovery) = tokio::task::spawn_blocking(move || {
         Store::open(StoreConfig {
             dir,
             snapshot_flush_every: Duration::from_secs(1),
@@ -218,6 +223,8 @@ pub async fn serve(
     .context("store recovery panicked")?
     .with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
     let log_bytes = recovery.log_bytes;
+    // Maintenance windows share the log; the incident actors get only incidents.
+    let maintenance = incidentd_statuspage::split_recovery(&mut recovery);
     let (handle, recovered) = Handle::start(store.clone(), recovery, org.clone(), ActorOptions::default())
         .await
         .context("cannot start incident actors")?;
@@ -232,6 +239,10 @@ pub async fn serve(
     );
     let _ = http_state.recovery_seconds.set(total.as_secs_f64());
     let _ = http_state.handle.set(handle.clone());
+    let page = incidentd_statuspage::StatusPage::start(handle.clone(), catalog, maintenance)
+        .await
+        .context("cannot start the status page")?;
+    let _ = page_slot.set(page.clone());
 
     let health = tonic_health::server::health_reporter();
     let reporter = health.0.clone();
@@ -239,7 +250,10 @@ pub async fn serve(
         let stop = stop_rx.clone();
         let handle = handle.clone();
         let rpc = http_state.rpc.clone();
-        tokio::spawn(async move { incidentd_gateway::serve_grpc(grpc_listener, handle, rpc, health, stop).await })
+        let statuspage = incidentd_gateway::StatusPageApi::new(page.clone(), rpc.clone());
+        tokio::spawn(
+            async move { incidentd_gateway::serve_grpc(grpc_listener, handle, rpc, health, stop, statuspage).await },
+        )
     };
     http_state.ready.store(true, Ordering::Release);
     if let Some(tx) = on_ready {
@@ -268,6 +282,7 @@ pub async fn serve(
         Err(e) => tracing::error!(error = %e, "grpc server task failed"),
     }
     let _ = http.await;
+    page.stop();
     handle.shutdown().await;
     store.close().await.context("final store flush")?;
     tracing::info!("stopped");
