@@ -67,7 +67,9 @@ pub async fn serve_grpc(
 /// Marks every service NOT_SERVING (first step of a graceful shutdown).
 pub async fn set_not_serving(reporter: &HealthReporter) {
     reporter.set_not_serving::<IncidentServiceServer<IncidentApi>>().await;
-    reporter.set_not_serving::<StatusPageServiceServer<StatusPageApi>>().await;
+    reporter
+        .set_not_serving::<StatusPageServiceServer<StatusPageApi>>()
+        .await;
     reporter
         .set_service_status("", tonic_health::ServingStatus::NotServing)
         .await;

@@ -238,13 +238,18 @@ impl StatusPageService for StatusPageApi {
             let mut page: Vec<&Maintenance> = all
                 .iter()
                 .filter(|m| after.is_none_or(|a| m.id.is_some_and(|id| id > a)))
-                .filter(|m| !r.open_only || (m.cancelled_at.is_none() && m.status_at(now) != MaintenanceStatus::Completed))
+                .filter(|m| {
+                    !r.open_only || (m.cancelled_at.is_none() && m.status_at(now) != MaintenanceStatus::Completed)
+                })
                 .take(limit + 1)
                 .collect();
             let more = page.len() > limit;
             page.truncate(limit);
             let next_page_token = if more {
-                page.last().and_then(|m| m.id).map(|i| i.to_string()).unwrap_or_default()
+                page.last()
+                    .and_then(|m| m.id)
+                    .map(|i| i.to_string())
+                    .unwrap_or_default()
             } else {
                 String::new()
             };

@@ -6,9 +6,9 @@
 //! the ETag.
 
 use crate::maintenance::MaintenanceStatus;
+use crate::render::MONTHS;
 use crate::view::{ComponentState, Day, PageModel, PublicIncident, minutes_text, uptime_percent};
 use incidentd_domain::{ComponentStatus, Timestamp};
-use crate::render::MONTHS;
 use std::fmt::Write;
 
 /// Escapes text for HTML and XML (attributes included) and drops the
@@ -92,10 +92,22 @@ pub fn page(m: &PageModel<'_>, rev: &str) -> String {
 <section aria-labelledby=\"overall\"><h2 id=\"overall\" class=\"banner b-{indicator}\" data-indicator=\"{indicator}\">{description}</h2></section>",
         escape(rev)
     );
-    active(&mut o, m);
+    incidents(
+        &mut o,
+        m,
+        ("active-h", "Active incidents"),
+        &m.active,
+        "No incidents are open.",
+    );
     maintenance(&mut o, m);
     components(&mut o, m);
-    past(&mut o, m);
+    incidents(
+        &mut o,
+        m,
+        ("past-h", "Past incidents (90 days)"),
+        &m.past,
+        "No incidents in the last 90 days.",
+    );
     let _ = write!(
         o,
         "<p class=\"meta\">Last updated {}.</p></main>\
@@ -141,12 +153,13 @@ fn incident(o: &mut String, m: &PageModel<'_>, i: &PublicIncident, heading: &str
     o.push_str("</article>");
 }
 
-fn active(o: &mut String, m: &PageModel<'_>) {
-    o.push_str("<section aria-labelledby=\"active-h\"><h2 id=\"active-h\">Active incidents</h2>");
-    if m.active.is_empty() {
-        o.push_str("<p>No incidents are open.</p>");
+/// A section of incidents (active or past), with a sentence when it is empty.
+fn incidents(o: &mut String, m: &PageModel<'_>, (id, title): (&str, &str), list: &[&PublicIncident], empty: &str) {
+    let _ = write!(o, "<section aria-labelledby=\"{id}\"><h2 id=\"{id}\">{title}</h2>");
+    if list.is_empty() {
+        let _ = write!(o, "<p>{empty}</p>");
     }
-    for i in &m.active {
+    for i in list {
         incident(o, m, i, "h3");
     }
     o.push_str("</section>");
@@ -271,15 +284,4 @@ fn component(o: &mut String, m: &PageModel<'_>, c: &ComponentState, days: &[Day]
         "</div><p class=\"uptime\" aria-hidden=\"true\"><span>{} days ago</span><span>{uptime:.2}% uptime</span><span>Today</span></p></li>",
         days.len()
     );
-}
-
-fn past(o: &mut String, m: &PageModel<'_>) {
-    o.push_str("<section aria-labelledby=\"past-h\"><h2 id=\"past-h\">Past incidents (90 days)</h2>");
-    if m.past.is_empty() {
-        o.push_str("<p>No incidents in the last 90 days.</p>");
-    }
-    for i in &m.past {
-        incident(o, m, i, "h3");
-    }
-    o.push_str("</section>");
 }

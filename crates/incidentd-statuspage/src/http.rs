@@ -13,9 +13,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use futures::StreamExt;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-use futures::StreamExt;
 
 /// Browsers and proxies may reuse a document this long before revalidating.
 pub const CACHE_CONTROL: &str = "public, max-age=5, stale-while-revalidate=30";

@@ -257,7 +257,7 @@ impl<'a> Json<'a> {
     /// Unresolved and recent incidents, newest first.
     pub fn incidents_doc(&self) -> Value {
         let mut all: Vec<&PublicIncident> = self.m.active.iter().chain(self.m.past.iter()).copied().collect();
-        all.sort_by(|a, b| b.declared_at.cmp(&a.declared_at));
+        all.sort_by_key(|i| std::cmp::Reverse(i.declared_at));
         json!({ "page": self.page(), "incidents": self.incidents_of(all.into_iter()) })
     }
 

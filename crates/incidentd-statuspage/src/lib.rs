@@ -129,12 +129,7 @@ impl StatusPage {
     }
 
     pub async fn schedule(&self, req: ScheduleRequest, request_id: Option<String>) -> Result<Maintenance> {
-        self.ask(|reply| PageMsg::Schedule {
-            req,
-            request_id,
-            reply,
-        })
-        .await?
+        self.ask(|reply| PageMsg::Schedule { req, request_id, reply }).await?
     }
 
     pub async fn update(&self, id: String, req: UpdateRequest, request_id: Option<String>) -> Result<Maintenance> {

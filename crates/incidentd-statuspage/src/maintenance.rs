@@ -257,7 +257,10 @@ pub fn schedule(
     }
     check_body(&req.body)?;
     if req.services.is_empty() {
-        return Err(DomainError::invalid("services", "name at least one status page component"));
+        return Err(DomainError::invalid(
+            "services",
+            "name at least one status page component",
+        ));
     }
     if req.services.len() > limits::SERVICES_MAX {
         return Err(DomainError::invalid(
@@ -407,7 +410,10 @@ mod tests {
         assert_eq!(at(120), MaintenanceStatus::Verifying);
         assert_eq!(at(135), MaintenanceStatus::Completed);
         assert_eq!(m.next_change(Timestamp(T0)), Some(Timestamp(T0 + 60 * MIN)));
-        assert_eq!(m.next_change(Timestamp(T0 + 130 * MIN)), Some(Timestamp(T0 + 135 * MIN)));
+        assert_eq!(
+            m.next_change(Timestamp(T0 + 130 * MIN)),
+            Some(Timestamp(T0 + 135 * MIN))
+        );
         assert_eq!(m.next_change(Timestamp(T0 + 135 * MIN)), None);
     }
 
@@ -429,33 +435,109 @@ mod tests {
             let e = schedule(&req, MaintenanceId::generate(), Timestamp(T0), &comp).unwrap_err();
             assert_eq!(e.field, Some(field), "{e}");
         };
-        check(ScheduleRequest { title: " ".into(), ..ok.clone() }, "title");
-        check(ScheduleRequest { services: vec![], ..ok.clone() }, "services");
-        check(ScheduleRequest { services: vec!["nope".into()], ..ok.clone() }, "services");
-        check(ScheduleRequest { services: vec!["k8s".into()], ..ok.clone() }, "services");
-        check(ScheduleRequest { starts_at: None, ..ok.clone() }, "starts_at");
-        check(ScheduleRequest { ends_at: Some(Timestamp(T0)), ..ok.clone() }, "ends_at");
-        check(ScheduleRequest { body: "x".repeat(limits::TEXT_MAX_BYTES + 1), ..ok }, "body");
+        check(
+            ScheduleRequest {
+                title: " ".into(),
+                ..ok.clone()
+            },
+            "title",
+        );
+        check(
+            ScheduleRequest {
+                services: vec![],
+                ..ok.clone()
+            },
+            "services",
+        );
+        check(
+            ScheduleRequest {
+                services: vec!["nope".into()],
+                ..ok.clone()
+            },
+            "services",
+        );
+        check(
+            ScheduleRequest {
+                services: vec!["k8s".into()],
+                ..ok.clone()
+            },
+            "services",
+        );
+        check(
+            ScheduleRequest {
+                starts_at: None,
+                ..ok.clone()
+            },
+            "starts_at",
+        );
+        check(
+            ScheduleRequest {
+                ends_at: Some(Timestamp(T0)),
+                ..ok.clone()
+            },
+            "ends_at",
+        );
+        check(
+            ScheduleRequest {
+                body: "x".repeat(limits::TEXT_MAX_BYTES + 1),
+                ..ok
+            },
+            "body",
+        );
     }
 
     #[test]
     fn updates_and_cancellation() {
         let m = window(60, 120);
         let now = Timestamp(T0 + 70 * MIN);
-        let started = update(&m, &UpdateRequest { starts_at: Some(Timestamp(T0)), ..Default::default() }, now);
+        let started = update(
+            &m,
+            &UpdateRequest {
+                starts_at: Some(Timestamp(T0)),
+                ..Default::default()
+            },
+            now,
+        );
         assert_eq!(started.unwrap_err().field, Some("starts_at"));
         assert_eq!(update(&m, &UpdateRequest::default(), now).unwrap(), None);
         let mut m2 = m.clone();
-        let e = update(&m, &UpdateRequest { body: Some("halfway".into()), ends_at: Some(Timestamp(T0 + 180 * MIN)), ..Default::default() }, now)
-            .unwrap()
-            .unwrap();
+        let e = update(
+            &m,
+            &UpdateRequest {
+                body: Some("halfway".into()),
+                ends_at: Some(Timestamp(T0 + 180 * MIN)),
+                ..Default::default()
+            },
+            now,
+        )
+        .unwrap()
+        .unwrap();
         m2.apply(&e);
         assert_eq!(m2.notes.len(), 2);
         assert_eq!(m2.ends_at, Timestamp(T0 + 180 * MIN));
-        let c = update(&m2, &UpdateRequest { cancel: true, ..Default::default() }, now).unwrap().unwrap();
+        let c = update(
+            &m2,
+            &UpdateRequest {
+                cancel: true,
+                ..Default::default()
+            },
+            now,
+        )
+        .unwrap()
+        .unwrap();
         m2.apply(&c);
         assert!(m2.cancelled_at.is_some());
-        assert!(update(&m2, &UpdateRequest { body: Some("x".into()), ..Default::default() }, now).is_err());
+        assert!(
+            update(
+                &m2,
+                &UpdateRequest {
+                    body: Some("x".into()),
+                    ..Default::default()
+                },
+                now
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::render::Rendered;
 use crate::view::{Catalog, ComponentState, HISTORY_DAYS, PageModel, PublicIncident, PublicStatus, PublicUpdate};
 use incidentd_actors::{Error, Filter, Handle, Published, Result};
 use incidentd_domain::{DomainError, EventKind, Incident, IncidentId, Timestamp, UpdateKind};
-use incidentd_store::{RecoveredIncident, Record};
+use incidentd_store::{Record, RecoveredIncident};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -124,8 +124,9 @@ fn encode(e: &MaintenanceEvent) -> Vec<u8> {
 
 fn decode(bytes: &[u8]) -> Result<MaintenanceEvent> {
     match bytes.split_first() {
-        Some((&FORMAT_V1, json)) => serde_json::from_slice(json)
-            .map_err(|e| Error::Internal(format!("corrupt stored maintenance event: {e}"))),
+        Some((&FORMAT_V1, json)) => {
+            serde_json::from_slice(json).map_err(|e| Error::Internal(format!("corrupt stored maintenance event: {e}")))
+        }
         _ => Err(Error::Internal("stored maintenance event has an unknown format".into())),
     }
 }
@@ -232,9 +233,16 @@ impl PageState {
         let now = self.now();
         // History older than the page shows leaves the view.
         let horizon = now.0 - HISTORY_DAYS * DAY_MS;
-        self.incidents.retain(|_, i| i.resolved_at.is_none_or(|r| r.0 >= horizon));
+        self.incidents
+            .retain(|_, i| i.resolved_at.is_none_or(|r| r.0 >= horizon));
         let rendered = Rendered::build(&self.model(now), self.started);
-        let changed = self.publish.borrow().docs.iter().zip(&rendered.docs).any(|(a, b)| a.etag != b.etag);
+        let changed = self
+            .publish
+            .borrow()
+            .docs
+            .iter()
+            .zip(&rendered.docs)
+            .any(|(a, b)| a.etag != b.etag);
         if changed {
             self.publish.send_replace(Arc::new(rendered));
         }
@@ -412,11 +420,7 @@ impl Actor for StatusPageActor {
                 }
                 let _ = reply.send(());
             }
-            PageMsg::Schedule {
-                req,
-                request_id,
-                reply,
-            } => {
+            PageMsg::Schedule { req, request_id, reply } => {
                 let r = st.schedule(req, request_id).await;
                 if st.dirty {
                     st.render(&myself);

@@ -398,12 +398,12 @@ impl<'a> PageModel<'a> {
     ) -> PageModel<'a> {
         let horizon = Timestamp(now.0 - HISTORY_DAYS * DAY_MS);
         let mut active: Vec<&PublicIncident> = incidents.values().filter(|i| !i.is_resolved()).collect();
-        active.sort_by(|a, b| b.declared_at.cmp(&a.declared_at));
+        active.sort_by_key(|i| std::cmp::Reverse(i.declared_at));
         let mut past: Vec<&PublicIncident> = incidents
             .values()
             .filter(|i| i.resolved_at.is_some_and(|r| r >= horizon))
             .collect();
-        past.sort_by(|a, b| b.declared_at.cmp(&a.declared_at));
+        past.sort_by_key(|i| std::cmp::Reverse(i.declared_at));
         let mut maint: Vec<&Maintenance> = maintenances
             .values()
             .filter(|m| m.cancelled_at.is_none())
@@ -441,7 +441,12 @@ impl<'a> PageModel<'a> {
                     .values()
                     .filter(|i| i.affected().contains(&def.id.as_str()))
                     .map(|i| i.resolved_at.unwrap_or(i.updated_at))
-                    .chain(maint.iter().filter(|m| m.services.contains(&def.id)).map(|m| m.status_since(now)))
+                    .chain(
+                        maint
+                            .iter()
+                            .filter(|m| m.services.contains(&def.id))
+                            .map(|m| m.status_since(now)),
+                    )
                     .max();
                 st.updated_at = touched.unwrap_or(started).max(started);
                 st

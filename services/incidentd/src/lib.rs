@@ -251,9 +251,9 @@ pub async fn serve(
         let handle = handle.clone();
         let rpc = http_state.rpc.clone();
         let statuspage = incidentd_gateway::StatusPageApi::new(page.clone(), rpc.clone());
-        tokio::spawn(
-            async move { incidentd_gateway::serve_grpc(grpc_listener, handle, rpc, health, stop, statuspage).await },
-        )
+        tokio::spawn(async move {
+            incidentd_gateway::serve_grpc(grpc_listener, handle, rpc, health, stop, statuspage).await
+        })
     };
     http_state.ready.store(true, Ordering::Release);
     if let Some(tx) = on_ready {
