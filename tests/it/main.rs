@@ -4,5 +4,6 @@
 mod bad_input;
 mod ctl;
 mod playbook;
+mod status;
 mod support;
 mod timers;
