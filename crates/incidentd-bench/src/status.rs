@@ -29,7 +29,13 @@ struct WrkResult {
 /// Runs wrk and reads its `Requests/sec` and 99th percentile.
 async fn wrk(url: &str, secs: u64, connections: usize) -> anyhow::Result<WrkResult> {
     let out = tokio::process::Command::new(WRK)
-        .args(["-t2", &format!("-c{connections}"), &format!("-d{secs}s"), "--latency", url])
+        .args([
+            "-t2",
+            &format!("-c{connections}"),
+            &format!("-d{secs}s"),
+            "--latency",
+            url,
+        ])
         .output()
         .await?;
     let text = String::from_utf8_lossy(&out.stdout).to_string();
@@ -56,7 +62,10 @@ async fn get(addr: &std::net::SocketAddr, path: &str) -> anyhow::Result<String> 
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).await?;
     let text = String::from_utf8_lossy(&buf).to_string();
-    Ok(text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
+    Ok(text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default())
 }
 
 /// A minimal static server: the given documents, from memory.
@@ -219,7 +228,12 @@ pub async fn run(secs: u64, connections: usize, probes: usize) -> anyhow::Result
     for (name, ours, theirs) in rows {
         let a = wrk(&format!("http://{http}{ours}"), secs, connections).await?;
         let b = wrk(&format!("http://{stat}{theirs}"), secs, connections).await?;
-        println!("  {:<34} {:>10.0}   {:>9}", format!("static server {name}"), b.rps, b.p99);
+        println!(
+            "  {:<34} {:>10.0}   {:>9}",
+            format!("static server {name}"),
+            b.rps,
+            b.p99
+        );
         println!(
             "  {:<34} {:>10.0}   {:>9}   ratio to static {:.2} (target >= 0.5), to /healthz {:.2}",
             format!("incidentd {name}"),

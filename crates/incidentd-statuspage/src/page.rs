@@ -32,6 +32,10 @@ const FORMAT_V1: u8 = 1;
 const DAY_MS: i64 = 86_400_000;
 /// Incidents read per page of the initial load.
 const LOAD_PAGE: usize = 500;
+/// Longest spacing of renders under a burst of events.
+const MAX_RENDER_GAP: std::time::Duration = std::time::Duration::from_millis(250);
+/// Renders cheaper than a quarter of this are never delayed.
+const MIN_THROTTLED_GAP: std::time::Duration = std::time::Duration::from_millis(5);
 
 pub enum PageMsg {
     /// Persisted incident events, in feed order.
@@ -82,6 +86,8 @@ pub struct PageState {
     started: Timestamp,
     dirty: bool,
     render_queued: bool,
+    /// When the last render finished and how long it took (throttling).
+    last_render: (tokio::time::Instant, std::time::Duration),
     timer: Option<(Timestamp, tokio::task::JoinHandle<()>)>,
     forwarder: tokio::task::JoinHandle<()>,
 }
@@ -163,6 +169,9 @@ impl PageState {
         Ok(())
     }
 
+    /// Every incident from the supervisor's summaries; customer updates are
+    /// read from the store only for the incidents the page lists
+    /// (`complete_shown`), so a start with 100k live incidents stays cheap.
     async fn load_all(&mut self) -> Result<()> {
         let now = self.now();
         let mut after = None;
@@ -170,13 +179,10 @@ impl PageState {
         loop {
             let page = self.handle.list(Filter::default(), after, LOAD_PAGE).await?;
             for s in &page.incidents {
-                if s.drill || !in_history(s, now) {
+                if s.drill || !in_history(s, now) || !s.is_declared() {
                     continue;
                 }
-                let full = load_full(&self.handle, s.id).await?;
-                if let Some(p) = PublicIncident::from_incident(&full) {
-                    fresh.insert(s.id, p);
-                }
+                fresh.insert(s.id, PublicIncident::from_summary(s, Vec::new()));
             }
             match page.next {
                 Some(n) => after = Some(n),
@@ -201,11 +207,12 @@ impl PageState {
             // A gap (or an incident seen first mid-way): the log has it all.
             _ => return self.reload(p.incident).await,
         }
-        let mut updates = self
+        // A new incident (version 1) is complete: every update will be seen.
+        let (mut updates, complete) = self
             .incidents
             .remove(&p.incident)
-            .map(|i| i.updates)
-            .unwrap_or_default();
+            .map(|i| (i.updates, i.complete))
+            .unwrap_or((Vec::new(), true));
         if let EventKind::UpdatePosted {
             kind: UpdateKind::Customer,
             rendered,
@@ -219,17 +226,31 @@ impl PageState {
                 body: rendered.clone(),
             });
         }
-        self.incidents
-            .insert(p.incident, PublicIncident::from_summary(&p.summary, updates));
+        let mut public = PublicIncident::from_summary(&p.summary, updates);
+        public.complete = complete;
+        self.incidents.insert(p.incident, public);
         self.dirty = true;
         Ok(())
+    }
+
+    /// Reads the customer updates of listed incidents not fully known yet.
+    async fn complete_shown(&mut self) {
+        for id in crate::view::shown(&self.incidents) {
+            if self.incidents.get(&id).is_some_and(|i| !i.complete)
+                && let Err(e) = self.reload(id).await
+            {
+                tracing::warn!(incident_id = %id, error = %e, "status page could not load an incident");
+            }
+        }
     }
 
     fn model(&self, now: Timestamp) -> PageModel<'_> {
         PageModel::build(&self.catalog, &self.incidents, &self.maintenance, now, self.started)
     }
 
-    fn render(&mut self, myself: &ActorRef<PageMsg>) {
+    async fn render(&mut self, myself: &ActorRef<PageMsg>) {
+        self.complete_shown().await;
+        let started = std::time::Instant::now();
         let now = self.now();
         // History older than the page shows leaves the view.
         let horizon = now.0 - HISTORY_DAYS * DAY_MS;
@@ -247,6 +268,7 @@ impl PageState {
             self.publish.send_replace(Arc::new(rendered));
         }
         self.dirty = false;
+        self.last_render = (tokio::time::Instant::now(), started.elapsed());
         self.arm_timer(myself, now);
     }
 
@@ -275,9 +297,25 @@ impl PageState {
         self.timer = Some((due, task));
     }
 
+    /// Queues one render behind what is in the mailbox. When renders are
+    /// expensive (a page with very many incidents), they are spaced so that
+    /// rendering takes at most a fifth of a core: four render times apart,
+    /// at most `MAX_RENDER_GAP` (freshness stays well under a second).
     fn queue_render(&mut self, myself: &ActorRef<PageMsg>) {
-        if self.dirty && !self.render_queued {
+        if !self.dirty || self.render_queued {
+            return;
+        }
+        self.render_queued = true;
+        let (at, took) = self.last_render;
+        let gap = (took * 4).min(MAX_RENDER_GAP);
+        if gap < MIN_THROTTLED_GAP || at.elapsed() >= gap {
             self.render_queued = myself.cast(PageMsg::Render).is_ok();
+        } else {
+            let me = myself.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep_until(at + gap).await;
+                let _ = me.cast(PageMsg::Render);
+            });
         }
     }
 
@@ -372,11 +410,12 @@ impl Actor for StatusPageActor {
             started,
             dirty: true,
             render_queued: false,
+            last_render: (tokio::time::Instant::now(), std::time::Duration::ZERO),
             timer: None,
             forwarder,
         };
         st.load_all().await?;
-        st.render(&myself);
+        st.render(&myself).await;
         Ok(st)
     }
 
@@ -404,10 +443,10 @@ impl Actor for StatusPageActor {
             PageMsg::Render => {
                 st.render_queued = false;
                 if st.dirty {
-                    st.render(&myself);
+                    st.render(&myself).await;
                 }
             }
-            PageMsg::Tick => st.render(&myself),
+            PageMsg::Tick => st.render(&myself).await,
             PageMsg::Observe(summary, reply) => {
                 let known = st.incidents.get(&summary.id).map(|i| i.version);
                 if known.is_none_or(|v| v < summary.version)
@@ -416,14 +455,14 @@ impl Actor for StatusPageActor {
                     tracing::warn!(incident_id = %summary.id, error = %e, "status page could not load an incident");
                 }
                 if st.dirty {
-                    st.render(&myself);
+                    st.render(&myself).await;
                 }
                 let _ = reply.send(());
             }
             PageMsg::Schedule { req, request_id, reply } => {
                 let r = st.schedule(req, request_id).await;
                 if st.dirty {
-                    st.render(&myself);
+                    st.render(&myself).await;
                 }
                 let _ = reply.send(r);
             }
@@ -435,7 +474,7 @@ impl Actor for StatusPageActor {
             } => {
                 let r = st.update(&id, req, request_id).await;
                 if st.dirty {
-                    st.render(&myself);
+                    st.render(&myself).await;
                 }
                 let _ = reply.send(r);
             }

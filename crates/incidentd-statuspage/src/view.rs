@@ -15,6 +15,8 @@ use std::time::Duration;
 
 /// History the page shows (past incidents, availability bars).
 pub const HISTORY_DAYS: i64 = 90;
+/// Incidents listed per section (active, past), as Statuspage lists 50.
+pub const SHOWN_MAX: usize = 50;
 const DAY_MS: i64 = 86_400_000;
 
 /// A status page component (a `[[services]]` entry with `status_page = true`).
@@ -176,6 +178,9 @@ pub struct PublicIncident {
     pub updates: Vec<PublicUpdate>,
     /// Unresolved stretches by severity (availability history).
     pub spans: Vec<Span>,
+    /// `updates` holds every customer update (false when built from a
+    /// summary of an incident seen mid-way; loaded before it is shown).
+    pub complete: bool,
 }
 
 impl PublicIncident {
@@ -198,11 +203,13 @@ impl PublicIncident {
             .collect();
         let mut p = PublicIncident::from_summary(i, Vec::new());
         p.updates = updates;
+        p.complete = true;
         p.refresh_updated_at();
         Some(p)
     }
 
-    /// The public part of a summary (no updates in it); updates are kept from `updates`.
+    /// The public part of a summary (no updates in it); updates are kept
+    /// from `updates`, and the result is not `complete` unless the caller knows.
     pub fn from_summary(i: &Incident, updates: Vec<PublicUpdate>) -> PublicIncident {
         let mut p = PublicIncident {
             id: i.id,
@@ -221,6 +228,7 @@ impl PublicIncident {
                 .collect(),
             updates,
             spans: spans(i),
+            complete: false,
         };
         p.refresh_updated_at();
         p
@@ -464,6 +472,8 @@ impl<'a> PageModel<'a> {
             .chain(maint.iter().map(|m| m.status_since(now)))
             .max()
             .unwrap_or(started);
+        active.truncate(SHOWN_MAX);
+        past.truncate(SHOWN_MAX);
         PageModel {
             catalog,
             now,
@@ -574,4 +584,17 @@ pub fn uptime_percent(days: &[Day], now: Timestamp) -> f64 {
 /// A duration as customers read it: `23 min`, `2 h 5 min`.
 pub fn minutes_text(min: u32) -> String {
     incidentd_domain::time::human_duration(Duration::from_secs(u64::from(min) * 60))
+}
+
+/// The incidents the page lists (the newest `SHOWN_MAX` open and resolved ones).
+pub fn shown(incidents: &BTreeMap<IncidentId, PublicIncident>) -> Vec<IncidentId> {
+    let mut open: Vec<&PublicIncident> = incidents.values().filter(|i| !i.is_resolved()).collect();
+    let mut done: Vec<&PublicIncident> = incidents.values().filter(|i| i.is_resolved()).collect();
+    open.sort_by_key(|i| std::cmp::Reverse(i.declared_at));
+    done.sort_by_key(|i| std::cmp::Reverse(i.declared_at));
+    open.iter()
+        .take(SHOWN_MAX)
+        .chain(done.iter().take(SHOWN_MAX))
+        .map(|i| i.id)
+        .collect()
 }

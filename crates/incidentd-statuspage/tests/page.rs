@@ -586,3 +586,49 @@ async fn maintenance_statuses_follow_the_clock_and_survive_restart() {
     );
     r.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_rebuilds_the_view_from_the_store_and_lists_are_capped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let r = start(dir.path(), Timestamp(T0)).await;
+    let first = r.declare("old", &["search"], Severity::Sev3, false).await;
+    let symptom = UpdateFields {
+        customer_symptom: Some("searches are slow".into()),
+        ..Default::default()
+    };
+    r.post(first, UpdateKind::Customer, symptom).await;
+    for i in 0..60 {
+        r.declare(&format!("noise {i}"), &["checkout-web"], Severity::Sev4, false)
+            .await;
+    }
+    let now = r.page.now();
+    r.stop().await;
+
+    // After a restart the oldest incident is not listed (50 newest are), so its
+    // history is not read; it still sets its component's status.
+    let r = start(dir.path(), now).await;
+    let unresolved = r.json(DocKind::Unresolved);
+    assert_eq!(
+        unresolved["incidents"].as_array().map(Vec::len),
+        Some(50),
+        "lists stop at 50"
+    );
+    assert_eq!(r.component_status("search"), "degraded_performance");
+    assert!(!r.doc(DocKind::Summary).contains("searches are slow"));
+    // Once it is among the newest listed (the others resolve), its update is read from the store.
+    let list = r.handle.list(Default::default(), None, 500).await.expect("list");
+    for s in list.incidents.iter().filter(|s| s.id != first) {
+        r.run(s.id, Action::Resolve { note: String::new() }).await;
+    }
+    r.wait_until("the old incident's customer update", |r| {
+        r.json(DocKind::Unresolved)["incidents"][0]["incident_updates"][0]["body"]
+            .as_str()
+            .is_some_and(|b| b.contains("searches are slow"))
+    })
+    .await;
+    assert_eq!(
+        r.json(DocKind::Incidents)["incidents"].as_array().map(Vec::len),
+        Some(50)
+    );
+    r.stop().await;
+}
