@@ -35,6 +35,11 @@ fn header(head: &str, name: &str) -> String {
         .to_string()
 }
 
+/// The status page loads just after readiness (503 / UNAVAILABLE until then).
+async fn page_loaded(server: &Server) {
+    wait_for_body(&server.http, "/status/api/v2/status.json", "the status page", |_| true).await;
+}
+
 /// Polls `path` until its body satisfies `pred` (bounded).
 async fn wait_for_body(addr: &str, path: &str, what: &str, pred: impl Fn(&str) -> bool) -> String {
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -431,6 +436,7 @@ async fn status_page_service_errors_and_durable_maintenance() {
     let config = write_config(tmp.path(), TEST_CONFIG);
     let data = tmp.path().join("data");
     let server = Server::start(&data, &config).await;
+    page_loaded(&server).await;
     let mut sp = StatusPageServiceClient::connect(format!("http://{}", server.grpc))
         .await
         .expect("connect");
@@ -544,6 +550,7 @@ async fn status_page_service_errors_and_durable_maintenance() {
     // Acknowledged means durable: kill -9, restart, the window is back.
     server.kill9().await;
     let server = Server::start(&data, &config).await;
+    page_loaded(&server).await;
     let mut sp = StatusPageServiceClient::connect(format!("http://{}", server.grpc))
         .await
         .expect("connect");

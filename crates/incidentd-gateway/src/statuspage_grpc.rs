@@ -9,7 +9,7 @@ use incidentd_domain as d;
 use incidentd_proto::v1 as pb;
 use incidentd_proto::v1::status_page_service_server::StatusPageService;
 use incidentd_statuspage::{ComponentState, Maintenance, MaintenanceStatus, StatusPage};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
@@ -18,13 +18,20 @@ const DEFAULT_PAGE: u32 = 50;
 
 #[derive(Clone)]
 pub struct StatusPageApi {
-    page: StatusPage,
+    /// Filled once the status page has loaded (just after start-up).
+    page: Arc<OnceLock<StatusPage>>,
     metrics: Arc<RpcMetrics>,
 }
 
 impl StatusPageApi {
-    pub fn new(page: StatusPage, metrics: Arc<RpcMetrics>) -> Self {
+    pub fn new(page: Arc<OnceLock<StatusPage>>, metrics: Arc<RpcMetrics>) -> Self {
         StatusPageApi { page, metrics }
+    }
+
+    fn page(&self) -> Result<&StatusPage, Status> {
+        self.page
+            .get()
+            .ok_or_else(|| Status::unavailable("the status page is starting; retry in a moment"))
     }
 
     async fn observe<T>(
@@ -135,7 +142,7 @@ impl StatusPageService for StatusPageApi {
         _req: Request<pb::ListComponentsRequest>,
     ) -> Result<Response<pb::ListComponentsResponse>, Status> {
         self.observe("ListComponents", async {
-            let list = self.page.components().await.map_err(status)?;
+            let list = self.page()?.components().await.map_err(status)?;
             Ok(pb::ListComponentsResponse {
                 components: list.iter().map(component).collect(),
             })
@@ -155,7 +162,7 @@ impl StatusPageService for StatusPageApi {
             }
             let st = component_status_in(r.status)?;
             let c = self
-                .page
+                .page()?
                 .set_component_status(id, r.service, st, opt(r.by), request_id(r.request_id)?)
                 .await
                 .map_err(status)?;
@@ -178,11 +185,11 @@ impl StatusPageService for StatusPageApi {
                 body: r.body,
             };
             let m = self
-                .page
+                .page()?
                 .schedule(sched, request_id(r.request_id)?)
                 .await
                 .map_err(status)?;
-            Ok(maintenance(&m, self.page.now()))
+            Ok(maintenance(&m, self.page()?.now()))
         })
         .await
     }
@@ -203,11 +210,11 @@ impl StatusPageService for StatusPageApi {
                 cancel: r.cancel,
             };
             let m = self
-                .page
+                .page()?
                 .update(r.id, upd, request_id(r.request_id)?)
                 .await
                 .map_err(status)?;
-            Ok(maintenance(&m, self.page.now()))
+            Ok(maintenance(&m, self.page()?.now()))
         })
         .await
     }
@@ -233,8 +240,8 @@ impl StatusPageService for StatusPageApi {
                         .ok_or_else(|| invalid("page_token", "not a token from a previous page"))?,
                 )
             };
-            let now = self.page.now();
-            let all = self.page.maintenances().await.map_err(status)?;
+            let now = self.page()?.now();
+            let all = self.page()?.maintenances().await.map_err(status)?;
             let mut page: Vec<&Maintenance> = all
                 .iter()
                 .filter(|m| after.is_none_or(|a| m.id.is_some_and(|id| id > a)))

@@ -32,9 +32,13 @@ const FORMAT_V1: u8 = 1;
 const DAY_MS: i64 = 86_400_000;
 /// Incidents read per page of the initial load.
 const LOAD_PAGE: usize = 500;
-/// Longest spacing of renders under a burst of events.
-const MAX_RENDER_GAP: std::time::Duration = std::time::Duration::from_millis(250);
-/// Renders cheaper than a quarter of this are never delayed.
+/// Longest spacing of renders under a burst of events (reached only by
+/// pages with tens of thousands of open incidents).
+const MAX_RENDER_GAP: std::time::Duration = std::time::Duration::from_secs(1);
+/// Renders are spaced this many render times apart under a burst (so
+/// rendering takes at most a tenth of a core).
+const RENDER_SPACING: u32 = 10;
+/// Renders cheaper than this divided by `RENDER_SPACING` are never delayed.
 const MIN_THROTTLED_GAP: std::time::Duration = std::time::Duration::from_millis(5);
 
 pub enum PageMsg {
@@ -299,15 +303,16 @@ impl PageState {
 
     /// Queues one render behind what is in the mailbox. When renders are
     /// expensive (a page with very many incidents), they are spaced so that
-    /// rendering takes at most a fifth of a core: four render times apart,
-    /// at most `MAX_RENDER_GAP` (freshness stays well under a second).
+    /// rendering takes at most a tenth of a core: `RENDER_SPACING` render
+    /// times apart, at most `MAX_RENDER_GAP`. An ordinary page renders in well under a
+    /// millisecond and is never delayed.
     fn queue_render(&mut self, myself: &ActorRef<PageMsg>) {
         if !self.dirty || self.render_queued {
             return;
         }
         self.render_queued = true;
         let (at, took) = self.last_render;
-        let gap = (took * 4).min(MAX_RENDER_GAP);
+        let gap = (took * RENDER_SPACING).min(MAX_RENDER_GAP);
         if gap < MIN_THROTTLED_GAP || at.elapsed() >= gap {
             self.render_queued = myself.cast(PageMsg::Render).is_ok();
         } else {
@@ -414,8 +419,18 @@ impl Actor for StatusPageActor {
             timer: None,
             forwarder,
         };
+        let t0 = std::time::Instant::now();
         st.load_all().await?;
+        let loaded = t0.elapsed();
         st.render(&myself).await;
+        tracing::info!(
+            incidents = st.incidents.len(),
+            maintenance = st.maintenance.len(),
+            load_ms = loaded.as_millis() as u64,
+            render_ms = st.last_render.1.as_millis() as u64,
+            total_ms = t0.elapsed().as_millis() as u64,
+            "status page loaded"
+        );
         Ok(st)
     }
 

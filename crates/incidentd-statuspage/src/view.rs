@@ -423,6 +423,26 @@ impl<'a> PageModel<'a> {
                 .iter()
                 .any(|m| m.status_at(now) == MaintenanceStatus::InProgress && m.services.iter().any(|s| s == c))
         };
+        // The last time anything touching each component changed (one pass).
+        let mut touched: BTreeMap<&str, Timestamp> = BTreeMap::new();
+        let mut touch = |c: &'a str, t: Timestamp| {
+            let e = touched.entry(c).or_insert(t);
+            *e = (*e).max(t);
+        };
+        for i in incidents.values() {
+            let t = i.resolved_at.unwrap_or(i.updated_at);
+            for c in &i.components {
+                touch(c, t);
+            }
+            for (c, _) in &i.overrides {
+                touch(c, t);
+            }
+        }
+        for m in &maint {
+            for c in &m.services {
+                touch(c, m.status_since(now));
+            }
+        }
         let components: Vec<ComponentState> = catalog
             .components
             .iter()
@@ -434,7 +454,7 @@ impl<'a> PageModel<'a> {
                     status: ComponentStatus::Operational,
                     under_maintenance: in_maintenance(&def.id),
                     worst: None,
-                    updated_at: started,
+                    updated_at: touched.get(def.id.as_str()).copied().unwrap_or(started).max(started),
                 };
                 for i in &active {
                     if let Some(s) = i.component_status(&def.id)
@@ -444,19 +464,6 @@ impl<'a> PageModel<'a> {
                         st.worst = Some((i.id, i.overrides.iter().any(|(c, _)| *c == def.id)));
                     }
                 }
-                // The last time anything touching this component changed.
-                let touched = incidents
-                    .values()
-                    .filter(|i| i.affected().contains(&def.id.as_str()))
-                    .map(|i| i.resolved_at.unwrap_or(i.updated_at))
-                    .chain(
-                        maint
-                            .iter()
-                            .filter(|m| m.services.contains(&def.id))
-                            .map(|m| m.status_since(now)),
-                    )
-                    .max();
-                st.updated_at = touched.unwrap_or(started).max(started);
                 st
             })
             .collect();

@@ -239,10 +239,20 @@ pub async fn serve(
     );
     let _ = http_state.recovery_seconds.set(total.as_secs_f64());
     let _ = http_state.handle.set(handle.clone());
-    let page = incidentd_statuspage::StatusPage::start(handle.clone(), catalog, maintenance)
-        .await
-        .context("cannot start the status page")?;
-    let _ = page_slot.set(page.clone());
+    // The status page loads beside the incident service, not before it:
+    // readiness never waits for it (its HTTP paths answer 503, its RPCs
+    // UNAVAILABLE, for the moment it takes).
+    let page_start = {
+        let (handle, slot) = (handle.clone(), page_slot.clone());
+        tokio::spawn(async move {
+            match incidentd_statuspage::StatusPage::start(handle, catalog, maintenance).await {
+                Ok(page) => {
+                    let _ = slot.set(page);
+                }
+                Err(e) => tracing::error!(error = %e, "status page did not start"),
+            }
+        })
+    };
 
     let health = tonic_health::server::health_reporter();
     let reporter = health.0.clone();
@@ -250,7 +260,7 @@ pub async fn serve(
         let stop = stop_rx.clone();
         let handle = handle.clone();
         let rpc = http_state.rpc.clone();
-        let statuspage = incidentd_gateway::StatusPageApi::new(page.clone(), rpc.clone());
+        let statuspage = incidentd_gateway::StatusPageApi::new(page_slot.clone(), rpc.clone());
         tokio::spawn(async move {
             incidentd_gateway::serve_grpc(grpc_listener, handle, rpc, health, stop, statuspage).await
         })
@@ -282,7 +292,10 @@ pub async fn serve(
         Err(e) => tracing::error!(error = %e, "grpc server task failed"),
     }
     let _ = http.await;
-    page.stop();
+    page_start.abort();
+    if let Some(page) = page_slot.get() {
+        page.stop();
+    }
     handle.shutdown().await;
     store.close().await.context("final store flush")?;
     tracing::info!("stopped");
