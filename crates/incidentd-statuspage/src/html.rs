@@ -285,3 +285,53 @@ fn component(o: &mut String, m: &PageModel<'_>, c: &ComponentState, days: &[Day]
         days.len()
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// WCAG 2 relative luminance of `#rrggbb`.
+    fn luminance(hex: &str) -> f64 {
+        let c = |i: usize| {
+            let v = f64::from(u8::from_str_radix(&hex[i..i + 2], 16).unwrap_or(0)) / 255.0;
+            if v <= 0.039_28 {
+                v / 12.92
+            } else {
+                ((v + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        0.2126 * c(1) + 0.7152 * c(3) + 0.0722 * c(5)
+    }
+
+    /// Every colour used for text (and, reversed, for banners under white
+    /// text) meets WCAG AA (4.5:1) against white.
+    #[test]
+    fn text_colours_meet_wcag_aa_on_white() {
+        let vars = STYLE
+            .split_once(":root{")
+            .and_then(|(_, rest)| rest.split_once('}'))
+            .map(|(v, _)| v)
+            .unwrap_or_default();
+        let mut checked = 0;
+        for decl in vars.split(';') {
+            let Some((name, value)) = decl.split_once(':') else {
+                continue;
+            };
+            if name == "--line" {
+                continue; // borders, not text
+            }
+            let ratio = (1.05) / (luminance(value) + 0.05);
+            assert!(ratio >= 4.5, "{name} {value}: contrast {ratio:.2} on white");
+            checked += 1;
+        }
+        assert!(checked >= 7, "colour variables found: {checked}");
+    }
+
+    #[test]
+    fn escapes_markup_and_drops_xml_control_characters() {
+        assert_eq!(
+            escape("<b a=\"1\">&'\u{1}</b>"),
+            "&lt;b a=&quot;1&quot;&gt;&amp;&#39;&lt;/b&gt;"
+        );
+    }
+}

@@ -22,3 +22,29 @@ pub fn catalog(config: &OrgConfig) -> Catalog {
         services: config.services.iter().map(|s| s.id.clone()).collect(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn components_by_order_then_file_order() {
+        let text = incidentd_config::DEMO_TOML.replace(
+            "id = \"search\"\nname = \"Search\"\n",
+            "id = \"search\"\nname = \"Search\"\norder = 0\n",
+        );
+        let config = OrgConfig::from_toml_str(&text).expect("config");
+        let c = catalog(&config);
+        let ids: Vec<&str> = c.components.iter().map(|c| c.id.as_str()).collect();
+        // search (order 0), payments-api (order 1), then the rest in file order;
+        // k8s-platform has status_page = false.
+        assert_eq!(ids, ["search", "payments-api", "checkout-web", "auth"]);
+        assert_eq!(
+            c.components[1].description.as_deref(),
+            Some("Card payments and refunds")
+        );
+        assert_eq!(c.components[1].group.as_deref(), Some("Checkout"));
+        assert_eq!(c.is_component("k8s-platform"), Some(false));
+        assert_eq!(c.title, "Example Corp Status");
+    }
+}
