@@ -239,7 +239,7 @@ impl PageState {
 
     /// Reads the customer updates of listed incidents not fully known yet.
     async fn complete_shown(&mut self) {
-        for id in crate::view::shown(&self.incidents) {
+        for id in crate::view::shown(&self.incidents, &self.catalog) {
             if self.incidents.get(&id).is_some_and(|i| !i.complete)
                 && let Err(e) = self.reload(id).await
             {

@@ -271,6 +271,13 @@ impl PublicIncident {
             .then(|| ComponentStatus::from_severity(self.severity))
     }
 
+    /// Whether customers hear of it: it touches a component of the page, or
+    /// the comms lead posted a customer-facing update. An incident of
+    /// internal services only, never announced, stays off the page.
+    pub fn is_public(&self, catalog: &Catalog) -> bool {
+        !self.updates.is_empty() || self.affected().iter().any(|c| catalog.component(c).is_some())
+    }
+
     /// Every component this incident names or overrides.
     pub fn affected(&self) -> Vec<&str> {
         let mut out: Vec<&str> = self.components.iter().map(String::as_str).collect();
@@ -405,12 +412,10 @@ impl<'a> PageModel<'a> {
         started: Timestamp,
     ) -> PageModel<'a> {
         let horizon = Timestamp(now.0 - HISTORY_DAYS * DAY_MS);
-        let mut active: Vec<&PublicIncident> = incidents.values().filter(|i| !i.is_resolved()).collect();
+        let public = incidents.values().filter(|i| i.is_public(catalog));
+        let mut active: Vec<&PublicIncident> = public.clone().filter(|i| !i.is_resolved()).collect();
         active.sort_by_key(|i| std::cmp::Reverse(i.declared_at));
-        let mut past: Vec<&PublicIncident> = incidents
-            .values()
-            .filter(|i| i.resolved_at.is_some_and(|r| r >= horizon))
-            .collect();
+        let mut past: Vec<&PublicIncident> = public.filter(|i| i.resolved_at.is_some_and(|r| r >= horizon)).collect();
         past.sort_by_key(|i| std::cmp::Reverse(i.declared_at));
         let mut maint: Vec<&Maintenance> = maintenances
             .values()
@@ -593,10 +598,12 @@ pub fn minutes_text(min: u32) -> String {
     incidentd_domain::time::human_duration(Duration::from_secs(u64::from(min) * 60))
 }
 
-/// The incidents the page lists (the newest `SHOWN_MAX` open and resolved ones).
-pub fn shown(incidents: &BTreeMap<IncidentId, PublicIncident>) -> Vec<IncidentId> {
-    let mut open: Vec<&PublicIncident> = incidents.values().filter(|i| !i.is_resolved()).collect();
-    let mut done: Vec<&PublicIncident> = incidents.values().filter(|i| i.is_resolved()).collect();
+/// The incidents the page may list (the newest `SHOWN_MAX` open and
+/// resolved ones that are public, or not fully loaded yet: loading tells).
+pub fn shown(incidents: &BTreeMap<IncidentId, PublicIncident>, catalog: &Catalog) -> Vec<IncidentId> {
+    let candidates = incidents.values().filter(|i| !i.complete || i.is_public(catalog));
+    let mut open: Vec<&PublicIncident> = candidates.clone().filter(|i| !i.is_resolved()).collect();
+    let mut done: Vec<&PublicIncident> = candidates.filter(|i| i.is_resolved()).collect();
     open.sort_by_key(|i| std::cmp::Reverse(i.declared_at));
     done.sort_by_key(|i| std::cmp::Reverse(i.declared_at));
     open.iter()

@@ -632,3 +632,42 @@ async fn restart_rebuilds_the_view_from_the_store_and_lists_are_capped() {
     );
     r.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn internal_only_incidents_stay_off_the_page_until_announced() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let r = start(dir.path(), Timestamp(T0)).await;
+    let internal = r.declare("k8s nodes flapping", &["k8s"], Severity::Sev1, false).await;
+    let visible = r.declare("search", &["search"], Severity::Sev4, false).await;
+    r.wait_until("the page component's incident", |r| {
+        r.doc(DocKind::Unresolved).contains(&visible.to_string())
+    })
+    .await;
+    assert!(
+        !r.doc(DocKind::Incidents).contains(&internal.to_string()),
+        "never announced, not listed"
+    );
+    assert_eq!(
+        r.json(DocKind::Status)["status"]["indicator"],
+        "none",
+        "SEV-4: operational"
+    );
+    let announce = UpdateFields {
+        customer_symptom: Some("some pages load slowly".into()),
+        ..Default::default()
+    };
+    r.post(internal, UpdateKind::Customer, announce).await;
+    r.wait_until("announced", |r| {
+        r.doc(DocKind::Unresolved).contains(&internal.to_string())
+    })
+    .await;
+    let unresolved = r.json(DocKind::Unresolved);
+    let announced = unresolved["incidents"]
+        .as_array()
+        .and_then(|a| a.iter().find(|i| i["id"] == internal.to_string().as_str()))
+        .expect("listed");
+    assert_eq!(announced["name"], "Major outage of some services");
+    assert_eq!(announced["components"].as_array().map(Vec::len), Some(0));
+    check_all_shapes(&r);
+    r.stop().await;
+}
