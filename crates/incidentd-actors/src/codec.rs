@@ -102,5 +102,13 @@ pub fn summary_of(s: &Incident) -> Incident {
         stakeholders_notified_at: s.stakeholders_notified_at,
         review_reminded_at: s.review_reminded_at,
         component_overrides: s.component_overrides.clone(),
+        review: s.review.clone(),
+        internal_updates: s.internal_updates,
+        internal_updates_on_time: s.internal_updates_on_time,
+        drill_script: s.drill_script.clone(),
+        role_history: s.role_history.clone(),
+        // Alerts stay out of summaries like the timeline; the key stays (dedup index rebuild).
+        alerts: Vec::new(),
+        alert_key: s.alert_key.clone(),
     }
 }

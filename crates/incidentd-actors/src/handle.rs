@@ -69,6 +69,7 @@ impl Handle {
             clock: opts.clock,
             counters: Counters::default(),
             snapshot_every: opts.snapshot_every.max(1),
+            calendar: std::sync::OnceLock::new(),
         });
         let args = SupervisorArgs {
             shared: shared.clone(),
@@ -78,6 +79,8 @@ impl Handle {
             .await
             .map_err(|e| Error::Internal(format!("could not start the supervisor: {e}")))?;
         let handle = Handle { supervisor, shared };
+        let calendar = crate::drills::Calendar::start(handle.clone()).await?;
+        let _ = handle.shared.calendar.set(calendar);
         let figures = Recovered {
             incidents: total,
             live,
@@ -85,6 +88,11 @@ impl Handle {
             rebuild_and_spawn: started.elapsed(),
         };
         Ok((handle, figures))
+    }
+
+    /// The supervisor, for the alert router (`alerts.rs`), which routes through it.
+    pub(crate) fn supervisor(&self) -> ActorRef<SupervisorMsg> {
+        self.supervisor.clone()
     }
 
     pub fn clock(&self) -> Clock {
@@ -110,7 +118,12 @@ impl Handle {
 
     pub async fn declare(&self, cmd: Command, request_id: Option<String>) -> Result<Incident> {
         let reply = self
-            .ask(|reply| SupervisorMsg::Declare { cmd, request_id, reply })
+            .ask(|reply| SupervisorMsg::Declare {
+                cmd,
+                request_id,
+                reply,
+                span: tracing::Span::current(),
+            })
             .await??;
         expect_incident(reply)
     }
@@ -128,6 +141,7 @@ impl Handle {
             request_id,
             kind,
             reply,
+            span: tracing::Span::current(),
         })
         .await?
     }
@@ -221,7 +235,50 @@ impl Handle {
     }
 
     /// Stops all actors (their state is already durable).
+    /// Puts a drill on the calendar (durable before it returns).
+    pub async fn schedule_drill(
+        &self,
+        scenario: String,
+        team: String,
+        at: Option<incidentd_domain::Timestamp>,
+        recurring: bool,
+        by: Option<String>,
+    ) -> Result<crate::drills::ScheduledDrill> {
+        self.ask_calendar(|reply| crate::drills::CalendarMsg::Schedule {
+            scenario,
+            team,
+            at,
+            recurring,
+            by,
+            reply,
+        })
+        .await?
+    }
+
+    pub async fn cancel_drill(&self, id: String) -> Result<crate::drills::ScheduledDrill> {
+        self.ask_calendar(|reply| crate::drills::CalendarMsg::Cancel { id, reply })
+            .await?
+    }
+
+    pub async fn list_drills(&self, team: Option<String>) -> Result<Vec<crate::drills::ScheduledDrill>> {
+        self.ask_calendar(|reply| crate::drills::CalendarMsg::List { team, reply })
+            .await
+    }
+
+    async fn ask_calendar<T>(&self, make: impl FnOnce(RpcReplyPort<T>) -> crate::drills::CalendarMsg) -> Result<T> {
+        let calendar = self.shared.calendar.get().ok_or(Error::ShuttingDown)?;
+        let (tx, rx) = oneshot::channel();
+        calendar
+            .cast(make(RpcReplyPort::from(tx)))
+            .map_err(|_| Error::ShuttingDown)?;
+        rx.await
+            .map_err(|_| Error::Internal("the drill calendar dropped the call".into()))
+    }
+
     pub async fn shutdown(&self) {
+        if let Some(c) = self.shared.calendar.get() {
+            c.stop(None);
+        }
         if self.ask(|reply| SupervisorMsg::Shutdown { reply }).await.is_err() {
             self.supervisor.stop(None); // it is gone or going already
         }

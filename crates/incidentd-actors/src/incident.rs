@@ -11,6 +11,7 @@ use incidentd_domain::{Action, Command, Ctx, Incident, IncidentId, Timestamp, ap
 use incidentd_store::{Record, Snapshot};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::sync::Arc;
+use tracing::Instrument;
 
 /// What shape of answer a mutating call wants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +28,8 @@ pub enum IncidentMsg {
         request_id: Option<String>,
         kind: ReplyKind,
         reply: RpcReplyPort<Result<Reply>>,
+        /// The caller's span (the RPC's): the actor's work is its child.
+        span: tracing::Span,
     },
     /// The full state, timeline included.
     Get { reply: RpcReplyPort<Result<Arc<Incident>>> },
@@ -158,15 +161,29 @@ impl Actor for IncidentActor {
                 request_id,
                 kind,
                 reply,
+                span,
             } => {
-                let result = st.execute(cmd, request_id, kind).await;
-                if result.is_ok() {
-                    // What the command made due at once (a SEV-1's stakeholder
-                    // notice, an escalation on confirmed data loss) is durable
-                    // before the caller hears back: a watcher never sees the
-                    // caller's next command overtake it.
-                    st.fire_due_now().await;
+                let span = tracing::info_span!(
+                    parent: &span,
+                    "incident.execute",
+                    incident_id = %st.id,
+                    command = cmd.action.name(),
+                    version = tracing::field::Empty,
+                );
+                let result = async {
+                    let result = st.execute(cmd, request_id, kind).await;
+                    if result.is_ok() {
+                        // What the command made due at once (a SEV-1's stakeholder
+                        // notice, an escalation on confirmed data loss) is durable
+                        // before the caller hears back: a watcher never sees the
+                        // caller's next command overtake it.
+                        st.fire_due_now().await;
+                    }
+                    tracing::Span::current().record("version", st.incident.version);
+                    result
                 }
+                .instrument(span)
+                .await;
                 let _ = reply.send(result);
                 if !st.incident.is_declared() {
                     // The declaration was refused or not persisted: this actor owns nothing.
@@ -176,7 +193,8 @@ impl Actor for IncidentActor {
             }
             IncidentMsg::Tick => {
                 st.timer = None;
-                if let Err(e) = st.tick().await {
+                let span = tracing::info_span!("incident.tick", incident_id = %st.id);
+                if let Err(e) = st.tick().instrument(span).await {
                     if st.shared.store.is_closed() {
                         // Shutting down: the deadline fires after the next start.
                         return Ok(());
@@ -314,14 +332,14 @@ impl IncidentState {
                     key,
                     response: codec::encode_reply(&answer),
                 });
-                self.last_offset = self.shared.store.append(records).await?;
+                self.persist(records).await?;
                 self.incident = next;
                 answer
             }
             // Without a request id: persist (the durability point: returns after fdatasync),
             // then apply in place (no copy of the state).
             None => {
-                self.last_offset = self.shared.store.append(records).await?;
+                self.persist(records).await?;
                 for e in &events {
                     apply(&mut self.incident, e);
                 }
@@ -337,6 +355,13 @@ impl IncidentState {
             self.save_snapshot();
         }
         Ok(answer)
+    }
+
+    /// The durability point: returns after the log's `fdatasync`.
+    async fn persist(&mut self, records: Vec<Record>) -> Result<()> {
+        let span = tracing::info_span!("store.append", records = records.len());
+        self.last_offset = self.shared.store.append(records).instrument(span).await?;
+        Ok(())
     }
 
     fn publish(&self, first_version: u64, events: Vec<incidentd_domain::Event>, encoded: Vec<Vec<u8>>) {

@@ -17,6 +17,24 @@ pub trait OrgView: Directory + Send + Sync + 'static {
     fn default_team(&self) -> Option<String> {
         None
     }
+    /// Ids and names of the org's people (the blameless check looks for
+    /// them as the subject of a failure).
+    fn people(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// The blameless check's wording rules.
+    fn blame_rules(&self) -> Vec<incidentd_domain::review::BlameRule> {
+        incidentd_domain::review::default_blame_rules()
+    }
+    /// Game-day scenarios (built-in ones, plus the org's scenario files).
+    fn scenarios(&self) -> Vec<incidentd_domain::drill::Scenario> {
+        incidentd_domain::drill::builtin_scenarios()
+    }
+    /// Ids of a team's people.
+    fn team_members(&self, team: &str) -> Vec<String> {
+        let _ = team;
+        Vec::new()
+    }
 }
 
 /// An org that knows every team, person and service, with the playbook
@@ -133,6 +151,8 @@ pub struct Shared {
     pub counters: Counters,
     /// Snapshot an incident every this many events (and on resolution).
     pub snapshot_every: u64,
+    /// The drill calendar, once started.
+    pub calendar: std::sync::OnceLock<ractor::ActorRef<crate::drills::CalendarMsg>>,
 }
 
 impl Shared {

@@ -57,6 +57,8 @@ pub enum SupervisorMsg {
         cmd: Command,
         request_id: Option<String>,
         reply: RpcReplyPort<Result<Reply>>,
+        /// The caller's span, handed on to the incident's actor.
+        span: tracing::Span,
     },
     /// Deliver a message to an incident's actor, rehydrating it if needed.
     Route {
@@ -183,7 +185,12 @@ impl Actor for IncidentSupervisor {
         st: &mut SupervisorState,
     ) -> std::result::Result<(), ActorProcessingErr> {
         match msg {
-            SupervisorMsg::Declare { cmd, request_id, reply } => st.declare(&myself, cmd, request_id, reply).await,
+            SupervisorMsg::Declare {
+                cmd,
+                request_id,
+                reply,
+                span,
+            } => st.declare(&myself, cmd, request_id, reply, span).await,
             SupervisorMsg::Route { id, msg } => st.route(&myself, id, msg).await,
             SupervisorMsg::Changed { summary } => {
                 st.summaries.insert(summary.id, summary);
@@ -330,6 +337,7 @@ impl SupervisorState {
         mut cmd: Command,
         request_id: Option<String>,
         reply: RpcReplyPort<Result<Reply>>,
+        span: tracing::Span,
     ) {
         if let Some(rid) = &request_id {
             // A retry of a declaration goes to the incident it created, which answers from the store.
@@ -359,6 +367,7 @@ impl SupervisorState {
                     request_id,
                     kind: ReplyKind::Incident,
                     reply,
+                    span,
                 };
                 self.route(myself, id, msg).await;
                 return;
@@ -372,6 +381,12 @@ impl SupervisorState {
         {
             *slot_id = id;
             *number = self.next_number;
+        } else if let Action::Alert(intake) = &mut cmd.action {
+            // The first notification of an alert group opens the incident (issue 6).
+            std::sync::Arc::make_mut(intake).open_as = incidentd_domain::NewIncident {
+                id,
+                number: self.next_number,
+            };
         }
         // Validate before spawning anything: a refused declaration leaves no trace.
         if let Err(e) = self.validate_declaration(&cmd) {
@@ -392,6 +407,7 @@ impl SupervisorState {
                     request_id,
                     kind: ReplyKind::Incident,
                     reply,
+                    span,
                 });
                 self.slots.insert(id, Slot::Live(actor));
             }

@@ -9,51 +9,18 @@
 //! flight; a task that only yields keeps the runtime busy, so time moves
 //! only when a test calls `advance`.
 
-use incidentd_actors::{Clock, Handle, OpenOrg, Options, Published};
+mod common;
+use common::{hold_the_clock, start, stop};
+use incidentd_actors::{Clock, Published};
 use incidentd_domain::{
     Action, ChecklistItemKind, Command, EntryKind, EventKind, IncidentId, Policy, Role, Severity, Timestamp,
 };
-use incidentd_store::{Store, StoreConfig};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast;
 
 const T0: i64 = 1_795_729_200_000;
 const MIN: u64 = 60;
-
-/// Keeps the runtime busy so the paused clock never jumps on its own.
-fn hold_the_clock() -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async {
-        loop {
-            tokio::task::yield_now().await;
-        }
-    })
-}
-
-async fn start(dir: &Path, at: Timestamp) -> (Handle, Store) {
-    let cfg = StoreConfig {
-        dir: dir.to_path_buf(),
-        snapshot_flush_every: Duration::from_secs(3600),
-    };
-    let (store, recovery) = tokio::task::spawn_blocking(move || Store::open(cfg))
-        .await
-        .expect("join")
-        .expect("store opens");
-    let opts = Options {
-        clock: Clock::anchored(at),
-        snapshot_every: 4,
-    };
-    let (handle, _) = Handle::start(store.clone(), recovery, Arc::new(OpenOrg), opts)
-        .await
-        .expect("actors start");
-    (handle, store)
-}
-
-async fn stop(handle: Handle, store: Store) {
-    handle.shutdown().await;
-    store.close().await.expect("store closes");
-}
 
 fn cmd(by: &str, action: Action) -> Command {
     Command {

@@ -15,6 +15,8 @@
 mod status;
 mod timers;
 
+mod alerts;
+
 use anyhow::Context;
 use clap::Parser;
 use incidentd_proto::v1 as pb;
@@ -51,6 +53,25 @@ enum What {
         /// Live incidents for the memory / recovery phase (0 skips it).
         #[arg(long, default_value_t = 100_000)]
         live: usize,
+    },
+    /// Alert ingest (issue 6): /v2/enqueue, the Alertmanager webhook and IngestAlerts, durable,
+    /// beside the real Alertmanager's own POST /api/v2/alerts in the same run.
+    Alerts {
+        /// Alerts per measured phase.
+        #[arg(long, default_value_t = 20_000)]
+        alerts: usize,
+        /// HTTP connections (one request in flight each).
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+        /// Concurrent IngestAlerts streams.
+        #[arg(long, default_value_t = 8)]
+        streams: usize,
+        /// Alerts per stream call and per batched Alertmanager request.
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+        /// Alert groups (dedup keys) the attaching phases spread over.
+        #[arg(long, default_value_t = 50)]
+        groups: usize,
     },
     /// Timers: idle cost of many armed incidents, lateness of a burst of deadlines.
     Timers {
@@ -399,6 +420,19 @@ fn main() -> anyhow::Result<()> {
             requests,
             live,
         } => rt.block_on(core(clients, connections, incidents, requests, live)),
+        What::Alerts {
+            alerts,
+            clients,
+            streams,
+            batch,
+            groups,
+        } => rt.block_on(alerts::run(alerts::AlertArgs {
+            alerts,
+            clients,
+            streams,
+            batch,
+            groups,
+        })),
         What::Timers {
             live,
             burst,

@@ -33,6 +33,18 @@ pub struct OrgConfig {
     pub integrations: Vec<Integration>,
     /// `[policy]`: the org policy, merged over the playbook defaults.
     pub policy: Policy,
+    /// `[review] blame_rules`: the blameless check's wording rules, when the
+    /// config replaces the built-in ones.
+    pub blame_rules: Option<Vec<BlameRuleConfig>>,
+}
+
+/// One blameless-check rule: phrases (lower-case; `{person}` stands for a
+/// responder's id or name) and the systems framing to suggest instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlameRuleConfig {
+    pub id: String,
+    pub phrases: Vec<String>,
+    pub suggestion: String,
 }
 
 /// `[org]`.
@@ -287,6 +299,9 @@ pub struct Integration {
     /// `reopen_window` (default `"30m"`): a re-firing alert group within this
     /// long after resolution reopens the old incident.
     pub reopen_window: Duration,
+    /// `auto_resolve` (default `false`): when all alerts of the incident
+    /// resolve, resolve the incident. Off by default: the commander decides.
+    pub auto_resolve: bool,
 }
 
 impl OrgConfig {

@@ -29,6 +29,23 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub integrations: Vec<Spanned<RawIntegration>>,
     pub policy: Option<RawPolicy>,
+    pub review: Option<RawReview>,
+}
+
+/// `[review]`: post-incident review settings.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawReview {
+    /// Replaces the built-in blameless-check rules when given.
+    pub blame_rules: Option<Vec<Spanned<RawBlameRule>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBlameRule {
+    pub id: SStr,
+    pub phrases: Spanned<Vec<String>>,
+    pub suggestion: SStr,
 }
 
 #[derive(Debug, Deserialize)]
@@ -123,6 +140,8 @@ pub(crate) struct RawIntegration {
     #[serde(default)]
     pub auto_mitigate: bool,
     pub reopen_window: Option<SStr>,
+    #[serde(default)]
+    pub auto_resolve: bool,
 }
 
 #[derive(Debug, Deserialize)]

@@ -11,8 +11,8 @@ use toml::Spanned;
 use crate::duration::parse_duration;
 use crate::error::Problems;
 use crate::model::{
-    Destination, Integration, Org, OrgConfig, Person, Principal, Secret, Service, Sha256Digest, Smtp, Team, TeamAccess,
-    TokenConfig,
+    BlameRuleConfig, Destination, Integration, Org, OrgConfig, Person, Principal, Secret, Service, Sha256Digest, Smtp,
+    Team, TeamAccess, TokenConfig,
 };
 use crate::policy::{EscalationRule, Policy, SeverityPolicy};
 use crate::raw::{
@@ -259,6 +259,7 @@ pub(crate) fn resolve(raw: &RawConfig, p: &mut Problems<'_>) -> Option<OrgConfig
     }
 
     let smtp = resolve_smtp(p, raw);
+    let blame_rules = resolve_blame_rules(p, raw);
 
     let integrations: Vec<Integration> = raw
         .integrations
@@ -346,7 +347,33 @@ pub(crate) fn resolve(raw: &RawConfig, p: &mut Problems<'_>) -> Option<OrgConfig
         tokens,
         integrations,
         policy,
+        blame_rules,
     })
+}
+
+fn resolve_blame_rules(p: &mut Problems<'_>, raw: &RawConfig) -> Option<Vec<BlameRuleConfig>> {
+    let rules = raw.review.as_ref()?.blame_rules.as_ref()?;
+    let label = "[[review.blame_rules]]";
+    let mut out = Vec::with_capacity(rules.len());
+    for r in rules {
+        let r = r.get_ref();
+        if r.id.get_ref().trim().is_empty() {
+            key_problem(p, &r.id, "id", label, "must not be empty");
+        }
+        let phrases: Vec<String> = r.phrases.get_ref().iter().map(|s| s.trim().to_lowercase()).collect();
+        if phrases.is_empty() || phrases.iter().any(String::is_empty) {
+            key_problem(p, &r.phrases, "phrases", label, "needs at least one phrase, none empty");
+        }
+        if r.suggestion.get_ref().trim().is_empty() {
+            key_problem(p, &r.suggestion, "suggestion", label, "must not be empty");
+        }
+        out.push(BlameRuleConfig {
+            id: r.id.get_ref().trim().to_string(),
+            phrases,
+            suggestion: r.suggestion.get_ref().trim().to_string(),
+        });
+    }
+    Some(out)
 }
 
 fn resolve_org(p: &mut Problems<'_>, raw: &RawOrg, known: &Known) -> Org {
@@ -565,6 +592,7 @@ fn resolve_integration(p: &mut Problems<'_>, x: &RawIntegration, known: &Known, 
             .map_or_else(|| default_team.to_string(), |t| t.get_ref().clone()),
         auto_mitigate: x.auto_mitigate,
         reopen_window,
+        auto_resolve: x.auto_resolve,
     }
 }
 

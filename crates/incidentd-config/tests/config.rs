@@ -1232,3 +1232,32 @@ fn load_reads_files_and_reports_missing_ones() {
     assert!(err.problems().is_empty());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn review_blame_rules_replace_the_built_in_ones_and_are_checked() {
+    let c = parse(BASE);
+    assert_eq!(c.blame_rules, None, "no [review]: the built-in rules apply");
+    let text = format!(
+        "{BASE}\n[review]\nblame_rules = [\n  {{ id = \"finger-pointing\", phrases = [\"Dropped the ball\", \"{{person}} broke\"], suggestion = \"Describe the system.\" }},\n]\n"
+    );
+    let rules = parse(&text).blame_rules.expect("configured rules");
+    assert_eq!(rules.len(), 1);
+    assert_eq!(rules[0].id, "finger-pointing");
+    assert_eq!(
+        rules[0].phrases,
+        ["dropped the ball", "{person} broke"],
+        "phrases are lower-cased"
+    );
+    let bad = format!(
+        "{BASE}\n[review]\nblame_rules = [\n  {{ id = \"x\", phrases = [], suggestion = \"Say it kindly.\" }},\n]\n"
+    );
+    let line = line_of(&bad, "phrases = []");
+    assert_has(
+        &problems(&bad),
+        &format!(
+            "config line {line}: key \"phrases\" in [[review.blame_rules]]: needs at least one phrase, none empty"
+        ),
+    );
+    let unknown = format!("{BASE}\n[review]\nblame_rulez = []\n");
+    assert!(problems(&unknown).iter().any(|p| p.contains("blame_rulez")));
+}

@@ -2,21 +2,29 @@
 //! fails and never reads anything but its arguments, so replaying the log
 //! rebuilds exactly the live state. Every event also writes its timeline entry.
 
+use crate::drill::DrillScript;
 use crate::event::{Event, EventKind};
 use crate::model::{
-    ChecklistItem, ChecklistItemKind, ComponentOverride, EntryKind, Escalation, Incident, Recipients, Role, Sme,
-    Status, TimelineEntry, Update, UpdateKind,
+    ChecklistItem, ChecklistItemKind, ComponentOverride, EntryKind, Escalation, Incident, Recipients, Role, RoleHeld,
+    Sme, Status, TimelineEntry, Update, UpdateKind,
 };
+use crate::review::{ActionItem, ActionItemState};
 use crate::timers;
 
 pub fn apply(state: &mut Incident, event: &Event) {
     state.version += 1;
     state.last_event_at = event.at;
+    apply_kind(state, event, &event.kind);
+    after_event(state, event);
+}
+
+/// Folds `kind` (the event's own, or the effect a drill step injects).
+fn apply_kind(state: &mut Incident, event: &Event, kind: &EventKind) {
     let version = state.version;
     let by = event.by.clone();
     let system = |state: &mut Incident, text: String| push_entry(state, version, event, EntryKind::System, text);
 
-    match &event.kind {
+    match kind {
         EventKind::Declared {
             id,
             number,
@@ -81,6 +89,11 @@ pub fn apply(state: &mut Incident, event: &Event) {
             system(state, text);
         }
         EventKind::RoleAssigned { role, person, track } => {
+            state.role_history.push(RoleHeld {
+                role: *role,
+                person: person.clone(),
+                at: event.at,
+            });
             match role {
                 Role::Commander => state.roster.commander = Some(person.clone()),
                 Role::CommsLead => state.roster.comms_lead = Some(person.clone()),
@@ -99,6 +112,11 @@ pub fn apply(state: &mut Incident, event: &Event) {
             system(state, text);
         }
         EventKind::RoleHandedOver { role, from, to } => {
+            state.role_history.push(RoleHeld {
+                role: *role,
+                person: to.clone(),
+                at: event.at,
+            });
             match role {
                 Role::Commander => state.roster.commander = Some(to.clone()),
                 Role::CommsLead => state.roster.comms_lead = Some(to.clone()),
@@ -190,10 +208,15 @@ pub fn apply(state: &mut Incident, event: &Event) {
             fields,
             next_update_at,
             rendered,
+            was_due_at,
         } => {
             if *kind == UpdateKind::Internal {
                 state.last_internal_update_at = Some(event.at);
                 state.promised_next_update_at = *next_update_at;
+                state.internal_updates += 1;
+                if was_due_at.is_none_or(|due| event.at <= due) {
+                    state.internal_updates_on_time += 1;
+                }
             }
             if matches!(kind, UpdateKind::Internal | UpdateKind::Executive) {
                 state.stakeholders_notified_at.get_or_insert(event.at);
@@ -210,6 +233,14 @@ pub fn apply(state: &mut Incident, event: &Event) {
                 rendered: rendered.clone(),
             });
             system(state, format!("{} update #{seq} posted", capitalise(&kind.to_string())));
+        }
+        EventKind::AlertAttached { .. }
+        | EventKind::AlertAcknowledged { .. }
+        | EventKind::AlertResolved { .. }
+        | EventKind::AlertsAllResolved { .. } => {
+            let text = crate::alert::apply(state, &event.kind)
+                .unwrap_or_else(|| format!("Alert event: {}", event.kind.name()));
+            system(state, text);
         }
         EventKind::ChecklistMissed { item, due_at, notify } => {
             if let Some(c) = state.checklist.iter_mut().find(|c| c.item == *item) {
@@ -298,8 +329,84 @@ pub fn apply(state: &mut Incident, event: &Event) {
                 format!("Status page: {service} set to {status} (until the incident resolves)"),
             );
         }
+        EventKind::ReviewUpdated { sections } => {
+            state.review.sections.merge(sections);
+            state.review.updated_at = Some(event.at);
+            state.review.updated_by = by.clone();
+            let names: Vec<&str> = sections
+                .named()
+                .iter()
+                .filter(|(_, t)| t.is_some())
+                .map(|(n, _)| *n)
+                .collect();
+            system(state, format!("Review updated: {}", names.join(", ").replace('_', " ")));
+        }
+        EventKind::ActionItemAdded {
+            number,
+            description,
+            owner,
+            due_at,
+        } => {
+            state.review.action_items.push(ActionItem {
+                number: *number,
+                description: description.clone(),
+                owner: owner.clone(),
+                due_at: *due_at,
+                created_at: event.at,
+                state: ActionItemState::Open,
+                reminded_at: None,
+            });
+            system(
+                state,
+                format!("Action item #{number} for {owner}, due {due_at}: {description}"),
+            );
+        }
+        EventKind::ActionItemCompleted { number } => {
+            if let Some(a) = state.review.action_items.iter_mut().find(|a| a.number == *number) {
+                a.state = ActionItemState::Done { at: event.at };
+            }
+            system(state, format!("Action item #{number} done"));
+        }
+        EventKind::ActionItemDropped { number, reason } => {
+            if let Some(a) = state.review.action_items.iter_mut().find(|a| a.number == *number) {
+                a.state = ActionItemState::Dropped {
+                    at: event.at,
+                    reason: reason.clone(),
+                };
+            }
+            system(state, format!("Action item #{number} dropped: {reason}"));
+        }
+        EventKind::ActionItemOverdue { number, owner, due_at } => {
+            if let Some(a) = state.review.action_items.iter_mut().find(|a| a.number == *number) {
+                a.reminded_at = Some(event.at);
+            }
+            system(
+                state,
+                format!("Action item #{number} is overdue (due {due_at}); reminded {owner}"),
+            );
+        }
+        EventKind::DrillStarted { scenario, title, steps } => {
+            state.drill_script = Some(DrillScript {
+                scenario: scenario.clone(),
+                started_at: event.at,
+                steps: steps.clone(),
+                played: 0,
+            });
+            system(
+                state,
+                format!(
+                    "[DRILL] Scenario \"{title}\" started: {} scripted injections",
+                    steps.len()
+                ),
+            );
+        }
+        EventKind::DrillInjected { step, effect } => {
+            if let Some(script) = &mut state.drill_script {
+                script.played = script.played.max(step + 1);
+            }
+            apply_kind(state, event, effect);
+        }
     }
-    after_event(state, event);
 }
 
 /// What every event may change besides its own fields: the phase history

@@ -63,6 +63,10 @@ pub enum Action {
     Resolve {
         note: String,
     },
+    /// One alert notification for one dedup key (issue 6, `alert.rs`): opens
+    /// the incident if it is not declared yet (the supervisor fills
+    /// `open_as`), else attaches / resolves / reopens.
+    Alert(std::sync::Arc<crate::alert::AlertIntake>),
     /// A deadline may have passed: fire whatever is due at `now` (sent by
     /// the incident's own timer, never by a client).
     Tick,
@@ -72,6 +76,52 @@ pub enum Action {
         service: String,
         status: ComponentStatus,
     },
+    /// Write review sections (resolved incidents only); `None` keeps a section.
+    UpdateReview {
+        sections: crate::review::ReviewSections,
+    },
+    AddActionItem {
+        description: String,
+        owner: String,
+        due_at: crate::time::Timestamp,
+    },
+    CompleteActionItem {
+        number: u32,
+    },
+    DropActionItem {
+        number: u32,
+        reason: String,
+    },
+    /// Plays a scenario into a drill incident (right after its declaration).
+    StartScript {
+        scenario: crate::drill::Scenario,
+    },
+}
+
+impl Action {
+    /// Stable short name, for logs and spans.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Declare { .. } => "declare",
+            Action::Acknowledge => "acknowledge",
+            Action::SetSeverity { .. } => "set_severity",
+            Action::AssignRole { .. } => "assign_role",
+            Action::UnassignRole { .. } => "unassign_role",
+            Action::SetStatus { .. } => "set_status",
+            Action::SetImpact { .. } => "set_impact",
+            Action::AddEntry { .. } => "add_entry",
+            Action::PostUpdate { .. } => "post_update",
+            Action::Resolve { .. } => "resolve",
+            Action::Tick => "tick",
+            Action::UpdateReview { .. } => "update_review",
+            Action::AddActionItem { .. } => "add_action_item",
+            Action::CompleteActionItem { .. } => "complete_action_item",
+            Action::DropActionItem { .. } => "drop_action_item",
+            Action::Alert(_) => "alert",
+            Action::StartScript { .. } => "start_script",
+            Action::SetComponentStatus { .. } => "set_component_status",
+        }
+    }
 }
 
 /// Who exists in the organisation. The domain asks; the org config answers.

@@ -7,6 +7,7 @@ use crate::error::DomainError;
 use crate::event::{Event, EventKind};
 use crate::model::{EntryKind, Incident, Role, Severity, Status, UpdateFields, UpdateKind};
 use crate::policy::Policy;
+use crate::review::ReviewSections;
 use crate::template;
 use crate::time::Timestamp;
 
@@ -22,6 +23,8 @@ pub mod limits {
     pub const TEXT_MAX_BYTES: usize = 64 * 1024;
     /// Services named by one incident.
     pub const SERVICES_MAX: usize = 32;
+    /// Action items of one incident's review.
+    pub const ACTION_ITEMS_MAX: usize = 200;
 }
 
 /// Everything `decide` needs besides state and command.
@@ -34,6 +37,10 @@ pub struct Ctx<'a> {
 pub fn decide(state: &Incident, cmd: &Command, ctx: &Ctx<'_>) -> Result<Vec<Event>, DomainError> {
     if let Some(by) = &cmd.by {
         check_person(ctx, "by", by)?;
+    }
+    // Alerts may open the incident, so they skip the declared check below.
+    if let Action::Alert(intake) = &cmd.action {
+        return crate::alert::decide(state, intake, ctx);
     }
     let event = |kind: EventKind| Event {
         at: ctx.now,
@@ -335,11 +342,16 @@ pub fn decide(state: &Incident, cmd: &Command, ctx: &Ctx<'_>) -> Result<Vec<Even
                 .or(cadence);
             let next_update_at = next_in.map(|d| ctx.now.plus(d));
             let rendered = template::render(*kind, state, &fields, ctx, next_update_at);
+            let was_due_at = match kind {
+                UpdateKind::Internal => ctx.policy.next_update_due(state),
+                _ => None,
+            };
             Ok(vec![event(EventKind::UpdatePosted {
                 kind: *kind,
                 fields,
                 next_update_at,
                 rendered,
+                was_due_at,
             })])
         }
         Action::SetComponentStatus { service, status } => {
@@ -363,7 +375,133 @@ pub fn decide(state: &Incident, cmd: &Command, ctx: &Ctx<'_>) -> Result<Vec<Even
                 status: *status,
             })])
         }
+        Action::UpdateReview { sections } => {
+            ensure_reviewable(state)?;
+            let mut clean = ReviewSections::default();
+            let slots = [
+                ("what_happened", &sections.what_happened, &mut clean.what_happened),
+                ("root_causes", &sections.root_causes, &mut clean.root_causes),
+                (
+                    "contributing_factors",
+                    &sections.contributing_factors,
+                    &mut clean.contributing_factors,
+                ),
+                ("went_well", &sections.went_well, &mut clean.went_well),
+                ("to_improve", &sections.to_improve, &mut clean.to_improve),
+            ];
+            for (field, given, slot) in slots {
+                if let Some(t) = given {
+                    check_text(field, t)?;
+                    *slot = Some(t.trim().to_string());
+                }
+            }
+            if clean.is_empty() {
+                return Err(DomainError::invalid(
+                    "root_causes",
+                    "give at least one section (what_happened, root_causes, contributing_factors, went_well, to_improve)",
+                ));
+            }
+            Ok(vec![event(EventKind::ReviewUpdated { sections: clean })])
+        }
+        Action::AddActionItem {
+            description,
+            owner,
+            due_at,
+        } => {
+            ensure_reviewable(state)?;
+            let description = description.trim();
+            if description.is_empty() {
+                return Err(DomainError::invalid("description", "is required"));
+            }
+            check_text("description", description)?;
+            if owner.is_empty() {
+                return Err(DomainError::invalid("owner", "is required (a person of the org)"));
+            }
+            check_person(ctx, "owner", owner)?;
+            if due_at.0 <= 0 {
+                return Err(DomainError::invalid("due_at", "is required"));
+            }
+            if state.review.action_items.len() >= limits::ACTION_ITEMS_MAX {
+                return Err(DomainError::precondition(
+                    Some("description"),
+                    format!("at most {} action items per incident", limits::ACTION_ITEMS_MAX),
+                ));
+            }
+            Ok(vec![event(EventKind::ActionItemAdded {
+                number: state.review.action_items.len() as u32 + 1,
+                description: description.to_string(),
+                owner: owner.clone(),
+                due_at: *due_at,
+            })])
+        }
+        Action::StartScript { scenario } => Ok(vec![event(start_script(state, scenario)?)]),
+        Action::CompleteActionItem { number } => {
+            let item = open_action_item(state, *number)?;
+            Ok(vec![event(EventKind::ActionItemCompleted { number: item.number })])
+        }
+        Action::DropActionItem { number, reason } => {
+            let reason = reason.trim();
+            if reason.is_empty() {
+                return Err(DomainError::invalid("reason", "is required: say why it is dropped"));
+            }
+            check_text("reason", reason)?;
+            let item = open_action_item(state, *number)?;
+            Ok(vec![event(EventKind::ActionItemDropped {
+                number: item.number,
+                reason: reason.to_string(),
+            })])
+        }
+        // Handled before the declared check, above.
+        Action::Alert(intake) => crate::alert::decide(state, intake, ctx),
     }
+}
+
+fn start_script(state: &Incident, scenario: &crate::drill::Scenario) -> Result<EventKind, DomainError> {
+    if !state.drill {
+        return Err(DomainError::precondition(
+            Some("scenario"),
+            "scenarios play only into drill incidents",
+        ));
+    }
+    if state.drill_script.is_some() {
+        return Err(DomainError::precondition(
+            Some("scenario"),
+            "this drill already has a scenario",
+        ));
+    }
+    ensure_open(state)?;
+    Ok(EventKind::DrillStarted {
+        scenario: scenario.id.clone(),
+        title: scenario.title.clone(),
+        steps: scenario.steps.clone(),
+    })
+}
+
+/// A review exists from resolution on.
+fn ensure_reviewable(state: &Incident) -> Result<(), DomainError> {
+    if !state.is_resolved() {
+        return Err(DomainError::precondition(
+            None,
+            "the review opens when the incident is resolved",
+        ));
+    }
+    Ok(())
+}
+
+fn open_action_item(state: &Incident, number: u32) -> Result<&crate::review::ActionItem, DomainError> {
+    let item = state
+        .review
+        .action_items
+        .iter()
+        .find(|a| a.number == number)
+        .ok_or_else(|| DomainError::not_found("action_item_id", format!("no action item {number} on this incident")))?;
+    if !item.is_open() {
+        return Err(DomainError::precondition(
+            Some("action_item_id"),
+            format!("action item {number} is already closed"),
+        ));
+    }
+    Ok(item)
 }
 
 fn resolve(state: &Incident, note: &str, event: &dyn Fn(EventKind) -> Event) -> Result<Vec<Event>, DomainError> {

@@ -6,6 +6,7 @@ use crate::model::{
     ChecklistItemKind, ComponentStatus, DataLoss, EntryKind, IncidentId, Recipients, Role, Severity, Status,
     UpdateFields, UpdateKind,
 };
+use crate::review::ReviewSections;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -87,6 +88,27 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         next_update_at: Option<Timestamp>,
         rendered: String,
+        /// Internal updates: when this one was due (cadence adherence).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        was_due_at: Option<Timestamp>,
+    },
+    /// An alert joined the incident (new fingerprint, or a resolved one firing
+    /// again). `key` is the incident's dedup key: the dedup index is rebuilt
+    /// from these on recovery.
+    AlertAttached {
+        key: String,
+        alert: crate::alert::Alert,
+    },
+    AlertAcknowledged {
+        fingerprint: String,
+    },
+    AlertResolved {
+        fingerprint: String,
+        ended_at: Timestamp,
+    },
+    /// The last unresolved alert of the incident resolved.
+    AlertsAllResolved {
+        count: u64,
     },
     // Timer events: decided when a deadline passes (`timers::fire`), so a
     // deadline that fired is in the log and never fires twice.
@@ -133,6 +155,41 @@ pub enum EventKind {
         service: String,
         status: ComponentStatus,
     },
+    // The review (from resolution on).
+    /// Sections written or rewritten (only the ones set).
+    ReviewUpdated {
+        sections: ReviewSections,
+    },
+    ActionItemAdded {
+        number: u32,
+        description: String,
+        owner: String,
+        due_at: Timestamp,
+    },
+    ActionItemCompleted {
+        number: u32,
+    },
+    ActionItemDropped {
+        number: u32,
+        reason: String,
+    },
+    /// An open action item passed its due date (reminder to its owner, once).
+    ActionItemOverdue {
+        number: u32,
+        owner: String,
+        due_at: Timestamp,
+    },
+    /// A game day's scenario starts playing into this (drill) incident.
+    DrillStarted {
+        scenario: String,
+        title: String,
+        steps: Vec<crate::drill::Step>,
+    },
+    /// A scripted injection played (its effect is an ordinary event).
+    DrillInjected {
+        step: usize,
+        effect: Box<EventKind>,
+    },
 }
 
 impl EventKind {
@@ -150,6 +207,10 @@ impl EventKind {
             EventKind::ImpactChanged { .. } => "impact_changed",
             EventKind::EntryAdded { .. } => "entry_added",
             EventKind::UpdatePosted { .. } => "update_posted",
+            EventKind::AlertAttached { .. } => "alert_attached",
+            EventKind::AlertAcknowledged { .. } => "alert_acknowledged",
+            EventKind::AlertResolved { .. } => "alert_resolved",
+            EventKind::AlertsAllResolved { .. } => "alerts_all_resolved",
             EventKind::ChecklistMissed { .. } => "checklist_missed",
             EventKind::UpdateOverdue { .. } => "update_overdue",
             EventKind::StakeholderNoticeDue { .. } => "stakeholder_notice_due",
@@ -157,6 +218,13 @@ impl EventKind {
             EventKind::Escalated { .. } => "escalated",
             EventKind::ReviewOverdue { .. } => "review_overdue",
             EventKind::ComponentStatusSet { .. } => "component_status_set",
+            EventKind::ReviewUpdated { .. } => "review_updated",
+            EventKind::ActionItemAdded { .. } => "action_item_added",
+            EventKind::ActionItemCompleted { .. } => "action_item_completed",
+            EventKind::ActionItemDropped { .. } => "action_item_dropped",
+            EventKind::ActionItemOverdue { .. } => "action_item_overdue",
+            EventKind::DrillStarted { .. } => "drill_started",
+            EventKind::DrillInjected { .. } => "drill_injected",
         }
     }
 }

@@ -5,17 +5,22 @@
 //! everything is a function of its arguments, the clock included, which is
 //! what makes replay exact and the rules testable without a runtime.
 
+pub mod alert;
 pub mod apply;
 pub mod command;
 pub mod decide;
+pub mod drill;
 pub mod error;
 pub mod event;
 pub mod model;
 pub mod policy;
+pub mod report;
+pub mod review;
 pub mod template;
 pub mod time;
 pub mod timers;
 
+pub use alert::{Alert, AlertAction, AlertIntake, AlertRules, AlertSignal, AlertStatus, NewIncident, RouteDefaults};
 pub use apply::{apply, replay};
 pub use command::{Action, Command, Directory, OpenDirectory};
 pub use decide::{Ctx, decide, limits};

@@ -335,6 +335,34 @@ pub struct Incident {
     /// incident is open (issue 5); cleared when it resolves.
     #[serde(default)]
     pub component_overrides: Vec<ComponentOverride>,
+    /// The post-incident review (from resolution on).
+    #[serde(default)]
+    pub review: crate::review::Review,
+    /// Internal updates posted, and how many of them by their deadline.
+    #[serde(default)]
+    pub internal_updates: u32,
+    #[serde(default)]
+    pub internal_updates_on_time: u32,
+    /// Alerts attached by alert sources (issue 6), in arrival order.
+    #[serde(default)]
+    pub alerts: Vec<crate::alert::Alert>,
+    /// The dedup key (alert group) whose incident this is, if an alert opened it.
+    #[serde(default)]
+    pub alert_key: Option<String>,
+    /// Drills: the scenario's script and how far it has played.
+    #[serde(default)]
+    pub drill_script: Option<crate::drill::DrillScript>,
+    /// Every time someone took a role (role rotation).
+    #[serde(default)]
+    pub role_history: Vec<RoleHeld>,
+}
+
+/// Someone took a role on an incident.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleHeld {
+    pub role: Role,
+    pub person: String,
+    pub at: Timestamp,
 }
 
 impl Incident {

@@ -27,6 +27,10 @@ pub enum DeadlineKind {
     /// Index into the policy's escalation rules.
     Escalation(usize),
     Review,
+    /// Index into the review's action items.
+    ActionItem(usize),
+    /// The drill script's next injection.
+    DrillStep(usize),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,8 +155,19 @@ pub fn deadlines(state: &Incident, policy: &Policy) -> Vec<Deadline> {
     for (i, rule) in policy.escalations.iter().enumerate() {
         push(DeadlineKind::Escalation(i), escalation_due(state, rule));
     }
-    let review = review_due(state, policy).filter(|due| state.review_reminded_at.is_none_or(|r| r < *due));
+    let review = review_due(state, policy)
+        .filter(|due| state.review_reminded_at.is_none_or(|r| r < *due) && !state.review.is_written());
     push(DeadlineKind::Review, review);
+    if !state.is_resolved()
+        && let Some((i, due)) = state.drill_script.as_ref().and_then(|s| s.next())
+    {
+        push(DeadlineKind::DrillStep(i), Some(due));
+    }
+    for (i, a) in state.review.action_items.iter().enumerate() {
+        if a.is_open() && a.reminded_at.is_none() {
+            push(DeadlineKind::ActionItem(i), Some(a.due_at));
+        }
+    }
     out
 }
 
@@ -210,6 +225,21 @@ fn event_for(state: &Incident, policy: &Policy, d: Deadline) -> Option<EventKind
             due_at,
             notify: recipients(state, [roster.commander.as_deref()]),
         },
+        DeadlineKind::DrillStep(i) => {
+            let step = state.drill_script.as_ref()?.steps.get(i)?;
+            EventKind::DrillInjected {
+                step: i,
+                effect: Box::new(crate::drill::effect(state, step)),
+            }
+        }
+        DeadlineKind::ActionItem(i) => {
+            let a = state.review.action_items.get(i)?;
+            EventKind::ActionItemOverdue {
+                number: a.number,
+                owner: a.owner.clone(),
+                due_at,
+            }
+        }
     })
 }
 

@@ -189,7 +189,7 @@ pub fn incident(s: &d::Incident, policy: &d::Policy) -> pb::Incident {
                 message: e.message.clone().unwrap_or_default(),
             })
             .collect(),
-        alerts: Vec::new(),
+        alerts: s.alerts.iter().map(alert).collect(),
         version: s.version,
         summary: s.summary.clone(),
         updated_at: Some(ts(s.last_event_at)),
@@ -197,6 +197,18 @@ pub fn incident(s: &d::Incident, policy: &d::Policy) -> pb::Incident {
         stakeholder_notice_due: ots(timers::stakeholder_notice_due(s, policy)),
         stakeholders_notified_at: ots(s.stakeholders_notified_at),
         next_deadline: ots(timers::next_deadline(s, policy)),
+    }
+}
+
+pub fn alert(a: &d::Alert) -> pb::Alert {
+    pb::Alert {
+        key: a.fingerprint.clone(),
+        status: a.status.as_str().to_string(),
+        labels: a.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        started_at: Some(ts(a.started_at)),
+        ended_at: ots(a.ended_at),
+        summary: a.summary.clone(),
+        source: a.source.clone(),
     }
 }
 

@@ -28,7 +28,35 @@ pub fn status(e: Error) -> Status {
     Status::new(code, msg)
 }
 
+/// The HTTP status of a gRPC code (API.md "Errors"), for HTTP endpoints that take requests.
+pub fn http_status(code: Code) -> axum::http::StatusCode {
+    use axum::http::StatusCode as S;
+    match code {
+        Code::Ok => S::OK,
+        Code::InvalidArgument | Code::OutOfRange => S::BAD_REQUEST,
+        Code::NotFound => S::NOT_FOUND,
+        Code::AlreadyExists | Code::FailedPrecondition | Code::Aborted => S::CONFLICT,
+        Code::Unauthenticated => S::UNAUTHORIZED,
+        Code::PermissionDenied => S::FORBIDDEN,
+        Code::ResourceExhausted => S::TOO_MANY_REQUESTS,
+        Code::Unavailable => S::SERVICE_UNAVAILABLE,
+        Code::DeadlineExceeded => S::GATEWAY_TIMEOUT,
+        _ => S::INTERNAL_SERVER_ERROR,
+    }
+}
+
 /// A bad request field: `INVALID_ARGUMENT` naming it.
 pub fn invalid(field: &str, msg: impl std::fmt::Display) -> Status {
     Status::invalid_argument(format!("{field}: {msg}"))
+}
+
+/// Notifier errors (`NotificationService`).
+pub fn notify_status(e: incidentd_notify::NotifyError) -> Status {
+    use incidentd_notify::NotifyError;
+    let code = match &e {
+        NotifyError::NotFound(_) => Code::NotFound,
+        NotifyError::NotDead(..) => Code::FailedPrecondition,
+        NotifyError::Unavailable => Code::Unavailable,
+    };
+    Status::new(code, e.to_string())
 }

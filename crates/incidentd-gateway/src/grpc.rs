@@ -36,21 +36,12 @@ impl IncidentApi {
         IncidentApi { handle, metrics, stop }
     }
 
-    /// Runs one RPC inside a span, recording its latency and status code.
     async fn observe<T>(
         &self,
         method: &'static str,
         fut: impl Future<Output = Result<T, Status>>,
     ) -> Result<Response<T>, Status> {
-        let started = Instant::now();
-        let span = tracing::info_span!("rpc", rpc = method, incident_id = tracing::field::Empty);
-        let result = fut.instrument(span).await;
-        let code = match &result {
-            Ok(_) => tonic::Code::Ok,
-            Err(s) => s.code(),
-        };
-        self.metrics.observe(method, code, started.elapsed());
-        result.map(Response::new)
+        observe(&self.metrics, method, fut).await
     }
 
     fn incident_pb(&self, s: &d::Incident) -> pb::Incident {
@@ -97,7 +88,42 @@ fn filter(
     Ok(f)
 }
 
-fn page_size(n: u32, default: u32) -> Result<usize, Status> {
+/// Runs one RPC inside a span, recording its latency and status code.
+pub(crate) async fn observe<T>(
+    metrics: &RpcMetrics,
+    method: &'static str,
+    fut: impl Future<Output = Result<T, Status>>,
+) -> Result<Response<T>, Status> {
+    let started = Instant::now();
+    let span = tracing::info_span!("rpc", rpc = method, incident_id = tracing::field::Empty);
+    let result = fut.instrument(span).await;
+    let code = match &result {
+        Ok(_) => tonic::Code::Ok,
+        Err(s) => s.code(),
+    };
+    metrics.observe(method, code, started.elapsed());
+    result.map(Response::new)
+}
+
+/// Every incident summary matching `filter` (action items, reports and role
+/// rotation read all of them; summaries carry everything but timelines).
+pub(crate) async fn all_incidents(handle: &Handle, filter: Filter) -> Result<Vec<Arc<d::Incident>>, Status> {
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let page = handle
+            .list(filter.clone(), after, MAX_PAGE as usize)
+            .await
+            .map_err(status)?;
+        out.extend(page.incidents);
+        match page.next {
+            Some(n) => after = Some(n),
+            None => return Ok(out),
+        }
+    }
+}
+
+pub(crate) fn page_size(n: u32, default: u32) -> Result<usize, Status> {
     match n {
         0 => Ok(default as usize),
         n if n > MAX_PAGE => Err(invalid("page_size", format!("at most {MAX_PAGE}"))),

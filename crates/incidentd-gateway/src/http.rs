@@ -20,6 +20,10 @@ pub struct HttpState {
     pub rpc: Arc<RpcMetrics>,
     /// Seconds the start-up recovery took.
     pub recovery_seconds: Arc<OnceLock<f64>>,
+    /// The notifier's metrics, once it runs.
+    pub notify: Arc<OnceLock<Arc<incidentd_notify::Metrics>>>,
+    /// Alert ingestion (webhooks); appears with the handle.
+    pub alerts: Arc<OnceLock<crate::ingest::AlertIngest>>,
 }
 
 pub fn router(state: HttpState) -> Router {
@@ -27,6 +31,11 @@ pub fn router(state: HttpState) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route(
+            "/v1/integrations/alertmanager",
+            axum::routing::post(crate::alertmanager::receive),
+        )
+        .route("/v2/enqueue", axum::routing::post(crate::pagerduty::enqueue))
         .with_state(state)
 }
 
@@ -61,6 +70,12 @@ async fn metrics(State(st): State<HttpState>) -> impl IntoResponse {
     }
     if let Some(handle) = st.handle.get() {
         render_core(&mut out, handle).await;
+    }
+    if let Some(notify) = st.notify.get() {
+        notify.render(&mut out);
+    }
+    if let Some(alerts) = st.alerts.get() {
+        alerts.render(&mut out);
     }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
@@ -134,4 +149,22 @@ async fn render_core(out: &mut String, handle: &Handle) {
         h.counts[i] = s.sync_latency.count_le(*b);
     }
     h.render(out, "incidentd_store_flush_seconds", "");
+}
+
+/// Reads a request body of at most `max` bytes; larger is `INVALID_ARGUMENT` naming `body`.
+pub async fn read_body(body: axum::body::Body, max: usize) -> Result<axum::body::Bytes, tonic::Status> {
+    axum::body::to_bytes(body, max).await.map_err(|e| {
+        // axum reports the limit as a `LengthLimitError` ("length limit exceeded") inside its error.
+        let mut too_big = false;
+        let mut cause: Option<&dyn std::error::Error> = Some(&e);
+        while let Some(c) = cause {
+            too_big |= c.to_string().contains("length limit");
+            cause = c.source();
+        }
+        if too_big {
+            crate::error::invalid("body", format!("larger than {} KiB", max / 1024))
+        } else {
+            crate::error::invalid("body", format!("could not be read: {e}"))
+        }
+    })
 }

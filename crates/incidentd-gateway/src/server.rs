@@ -2,11 +2,19 @@
 //! incident service, served until the shutdown future completes, then
 //! drained (in-flight calls finish).
 
+use crate::alert_grpc::AlertApi;
+use crate::drill::DrillApi;
 use crate::grpc::IncidentApi;
 use crate::metrics::RpcMetrics;
+use crate::notify::NotificationApi;
+use crate::review::ReviewApi;
 use crate::statuspage_grpc::StatusPageApi;
 use incidentd_actors::Handle;
+use incidentd_proto::v1::alert_service_server::AlertServiceServer;
+use incidentd_proto::v1::drill_service_server::DrillServiceServer;
 use incidentd_proto::v1::incident_service_server::IncidentServiceServer;
+use incidentd_proto::v1::notification_service_server::NotificationServiceServer;
+use incidentd_proto::v1::review_service_server::ReviewServiceServer;
 use incidentd_proto::v1::status_page_service_server::StatusPageServiceServer;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -23,8 +31,28 @@ pub async fn serve_grpc(
         tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
     ),
     stop: tokio::sync::watch::Receiver<bool>,
-    statuspage: StatusPageApi,
+    alerts: AlertApi,
 ) -> Result<(), BoxError> {
+    serve_grpc_with(listener, handle, rpc, health, stop, alerts, None, None).await
+}
+
+/// `serve_grpc` plus the `NotificationService` of a running notifier and
+/// the `StatusPageService`.
+#[allow(clippy::too_many_arguments)]
+pub async fn serve_grpc_with(
+    listener: TcpListener,
+    handle: Handle,
+    rpc: Arc<RpcMetrics>,
+    health: (
+        HealthReporter,
+        tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
+    ),
+    stop: tokio::sync::watch::Receiver<bool>,
+    alerts: AlertApi,
+    notifier: Option<incidentd_notify::Notifier>,
+    statuspage: Option<StatusPageApi>,
+) -> Result<(), BoxError> {
+    let notifications = notifier.map(|n| NotificationServiceServer::new(NotificationApi::new(n, rpc.clone())));
     let (reporter, health_service) = health;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(incidentd_proto::v1::FILE_DESCRIPTOR_SET)
@@ -34,13 +62,20 @@ pub async fn serve_grpc(
         .register_encoded_file_descriptor_set(incidentd_proto::v1::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
+    let reviews = ReviewServiceServer::new(ReviewApi::new(handle.clone(), rpc.clone()));
+    let drills = DrillServiceServer::new(DrillApi::new(handle.clone(), rpc.clone()));
     let api = IncidentServiceServer::new(IncidentApi::new(handle, rpc, stop.clone()));
     let mut stopped = stop;
     let shutdown = async move {
         let _ = stopped.wait_for(|s| *s).await;
     };
     reporter.set_serving::<IncidentServiceServer<IncidentApi>>().await;
-    reporter.set_serving::<StatusPageServiceServer<StatusPageApi>>().await;
+    reporter.set_serving::<AlertServiceServer<AlertApi>>().await;
+    reporter.set_serving::<ReviewServiceServer<ReviewApi>>().await;
+    reporter.set_serving::<DrillServiceServer<DrillApi>>().await;
+    if statuspage.is_some() {
+        reporter.set_serving::<StatusPageServiceServer<StatusPageApi>>().await;
+    }
     reporter
         .set_service_status("", tonic_health::ServingStatus::Serving)
         .await;
@@ -58,7 +93,11 @@ pub async fn serve_grpc(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(api)
-        .add_service(StatusPageServiceServer::new(statuspage))
+        .add_service(AlertServiceServer::new(alerts))
+        .add_service(reviews)
+        .add_service(drills)
+        .add_optional_service(notifications)
+        .add_optional_service(statuspage.map(StatusPageServiceServer::new))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;
     Ok(())
@@ -67,6 +106,9 @@ pub async fn serve_grpc(
 /// Marks every service NOT_SERVING (first step of a graceful shutdown).
 pub async fn set_not_serving(reporter: &HealthReporter) {
     reporter.set_not_serving::<IncidentServiceServer<IncidentApi>>().await;
+    reporter.set_not_serving::<AlertServiceServer<AlertApi>>().await;
+    reporter.set_not_serving::<ReviewServiceServer<ReviewApi>>().await;
+    reporter.set_not_serving::<DrillServiceServer<DrillApi>>().await;
     reporter
         .set_not_serving::<StatusPageServiceServer<StatusPageApi>>()
         .await;

@@ -30,6 +30,7 @@ mod error;
 mod format;
 mod index;
 mod lock;
+pub mod outbox;
 pub mod raw;
 mod recovery;
 mod stats;
@@ -39,6 +40,7 @@ mod writer;
 mod tests;
 
 pub use error::StoreError;
+pub use outbox::{OutboxLog, OutboxRecovery};
 pub use stats::{LatencyHistogram, SYNC_LATENCY_BOUNDS, StoreStats};
 
 use index::{Reply, SledMsg};

@@ -340,6 +340,37 @@ fn describe(k: &EventKind) -> String {
         }
         EventKind::ReviewOverdue { notify, .. } => format!("review overdue → {}", to(notify)),
         EventKind::ComponentStatusSet { service, status } => format!("status page: {service} {status}"),
+        EventKind::AlertAttached { alert, .. } => {
+            let what = if alert.summary.is_empty() {
+                &alert.fingerprint
+            } else {
+                &alert.summary
+            };
+            format!("alert {}: {}", alert.status.as_str(), first_line(what))
+        }
+        EventKind::AlertAcknowledged { fingerprint } => format!("alert acknowledged: {fingerprint}"),
+        EventKind::AlertResolved { fingerprint, .. } => format!("alert resolved: {fingerprint}"),
+        EventKind::AlertsAllResolved { count } => format!("all {count} alert(s) resolved"),
+        EventKind::ReviewUpdated { sections } => {
+            let names: Vec<&str> = sections
+                .named()
+                .iter()
+                .filter(|(_, t)| t.is_some())
+                .map(|(n, _)| *n)
+                .collect();
+            format!("review: {}", names.join(", ").replace('_', " "))
+        }
+        EventKind::ActionItemAdded {
+            number,
+            description,
+            owner,
+            ..
+        } => format!("action #{number} for {owner}: {}", first_line(description)),
+        EventKind::ActionItemCompleted { number } => format!("action #{number} done"),
+        EventKind::ActionItemDropped { number, reason } => format!("action #{number} dropped{}", because(reason)),
+        EventKind::ActionItemOverdue { number, owner, .. } => format!("action #{number} overdue → {owner}"),
+        EventKind::DrillStarted { title, steps, .. } => format!("drill \"{title}\" ({} injections)", steps.len()),
+        EventKind::DrillInjected { step, effect } => format!("drill step {}: {}", step + 1, describe(effect)),
     }
 }
 

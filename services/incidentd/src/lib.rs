@@ -4,7 +4,9 @@
 //! On shutdown: health NOT_SERVING, stop accepting, drain in-flight calls,
 //! stop the actors, final store flush.
 
+pub mod alerts;
 pub mod org;
+pub mod scenarios;
 pub mod statuspage;
 pub mod telemetry;
 
@@ -50,6 +52,9 @@ pub struct Cli {
     /// Local development mode: no tokens; refuses non-loopback listen addresses.
     #[arg(long, env = "INCIDENTD_DEV", global = true)]
     pub dev: bool,
+    /// Directory of game-day scenario files (`*.toml`), beside the built-in ones.
+    #[arg(long, env = "INCIDENTD_SCENARIOS", global = true)]
+    pub scenarios: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -74,6 +79,7 @@ impl Cli {
             grpc_listen: self.grpc_listen,
             http_listen: self.http_listen,
             dev: self.dev,
+            scenarios: Vec::new(),
         }
     }
 }
@@ -84,6 +90,8 @@ pub struct Options {
     pub grpc_listen: SocketAddr,
     pub http_listen: SocketAddr,
     pub dev: bool,
+    /// Game-day scenarios (built-in + files), loaded before binding.
+    pub scenarios: Vec<incidentd_domain::drill::Scenario>,
 }
 
 /// Loads and validates the org config (or the demo org).
@@ -159,11 +167,11 @@ pub async fn run(
         }
     };
     let (result, ()) = tokio::join!(
-        serve(
+        serve_with(
             http_listener,
             grpc_listener,
             &opts.data_dir,
-            config,
+            org::Org::with_scenarios(config, opts.scenarios.clone()),
             shutdown,
             Some(ready_tx)
         ),
@@ -181,8 +189,30 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     on_ready: Option<tokio::sync::oneshot::Sender<Ready>>,
 ) -> anyhow::Result<()> {
-    let catalog = statuspage::catalog(&config);
-    let org: Arc<org::Org> = Arc::new(org::Org::new(config));
+    serve_with(
+        http_listener,
+        grpc_listener,
+        data_dir,
+        org::Org::new(config),
+        shutdown,
+        on_ready,
+    )
+    .await
+}
+
+/// `serve` with an org built by the caller (its scenario files loaded).
+pub async fn serve_with(
+    http_listener: TcpListener,
+    grpc_listener: TcpListener,
+    data_dir: &Path,
+    org: org::Org,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_ready: Option<tokio::sync::oneshot::Sender<Ready>>,
+) -> anyhow::Result<()> {
+    let notify_org = Arc::new(org.config.clone());
+    let org: Arc<org::Org> = Arc::new(org);
+    let integrations = alerts::integrations(&org.config);
+    let catalog = statuspage::catalog(&org.config);
     let http_addr = http_listener.local_addr()?;
     let grpc_addr = grpc_listener.local_addr()?;
     let http_state = HttpState {
@@ -239,6 +269,19 @@ pub async fn serve(
     );
     let _ = http_state.recovery_seconds.set(total.as_secs_f64());
     let _ = http_state.handle.set(handle.clone());
+    // Notifications: catches up from the log before live events (issue 4).
+    let notifier = incidentd_notify::Notifier::start(handle.clone(), notify_org, notify_options())
+        .await
+        .context("cannot start the notifier")?;
+    let _ = http_state.notify.set(notifier.metrics().clone());
+    // Alert ingestion: the dedup index is rebuilt from the recovered incidents before any alert is taken.
+    let alert_ingest = incidentd_gateway::AlertIngest::new(
+        incidentd_actors::Alerts::start(&handle)
+            .await
+            .context("cannot start alert ingestion")?,
+        integrations,
+    );
+    let _ = http_state.alerts.set(alert_ingest.clone());
     // The status page loads beside the incident service, not before it:
     // readiness never waits for it (its HTTP paths answer 503, its RPCs
     // UNAVAILABLE, for the moment it takes).
@@ -260,9 +303,12 @@ pub async fn serve(
         let stop = stop_rx.clone();
         let handle = handle.clone();
         let rpc = http_state.rpc.clone();
-        let statuspage = incidentd_gateway::StatusPageApi::new(page_slot.clone(), rpc.clone());
+        let notifier = Some(notifier.clone());
+        let alerts = incidentd_gateway::AlertApi::new(alert_ingest, rpc.clone());
+        let statuspage = Some(incidentd_gateway::StatusPageApi::new(page_slot.clone(), rpc.clone()));
         tokio::spawn(async move {
-            incidentd_gateway::serve_grpc(grpc_listener, handle, rpc, health, stop, statuspage).await
+            incidentd_gateway::serve_grpc_with(grpc_listener, handle, rpc, health, stop, alerts, notifier, statuspage)
+                .await
         })
     };
     http_state.ready.store(true, Ordering::Release);
@@ -297,7 +343,23 @@ pub async fn serve(
         page.stop();
     }
     handle.shutdown().await;
+    notifier.shutdown().await;
     store.close().await.context("final store flush")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Notifier options: `INCIDENTD_SMTP_CA_FILE` adds a PEM root certificate
+/// for SMTP TLS (a private CA or a test server).
+fn notify_options() -> incidentd_notify::Options {
+    let mut opts = incidentd_notify::Options::default();
+    if let Some(path) = std::env::var_os("INCIDENTD_SMTP_CA_FILE") {
+        match std::fs::read(&path) {
+            Ok(pem) => opts.smtp_roots.push(pem),
+            Err(e) => {
+                tracing::error!(path = %Path::new(&path).display(), error = %e, "cannot read INCIDENTD_SMTP_CA_FILE")
+            }
+        }
+    }
+    opts
 }

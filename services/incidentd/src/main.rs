@@ -23,6 +23,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let mut opts = cli.options();
+    opts.scenarios = match incidentd::scenarios::load(cli.scenarios.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("incidentd: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -31,10 +39,15 @@ fn main() -> ExitCode {
         }
     };
     let telemetry = runtime.block_on(async { incidentd::telemetry::init() });
-    let result = runtime.block_on(incidentd::run(cli.options(), org, incidentd::shutdown_signal()));
-    // The OTLP provider's shutdown blocks; do it off the runtime.
+    let result = runtime.block_on(incidentd::run(opts, org, incidentd::shutdown_signal()));
+    // The final OTLP export needs the runtime (the exporter's channel runs on
+    // it), and the provider's shutdown blocks: run it on a blocking thread
+    // before the runtime goes.
+    let flushed = runtime.block_on(async { tokio::task::spawn_blocking(move || telemetry.shutdown()).await });
+    if flushed.is_err() {
+        eprintln!("incidentd: flushing traces failed");
+    }
     drop(runtime);
-    telemetry.shutdown();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -9,12 +9,18 @@ use std::sync::Arc;
 
 pub struct Org {
     pub config: OrgConfig,
+    scenarios: Vec<incidentd_domain::drill::Scenario>,
     default_policy: Arc<Policy>,
     team_policies: HashMap<String, Arc<Policy>>,
 }
 
 impl Org {
+    /// The org with the built-in game-day scenarios.
     pub fn new(config: OrgConfig) -> Org {
+        Org::with_scenarios(config, incidentd_domain::drill::builtin_scenarios())
+    }
+
+    pub fn with_scenarios(config: OrgConfig, scenarios: Vec<incidentd_domain::drill::Scenario>) -> Org {
         let default_policy = Arc::new(domain_policy(&config.policy));
         let team_policies = config
             .teams
@@ -23,6 +29,7 @@ impl Org {
             .collect();
         Org {
             config,
+            scenarios,
             default_policy,
             team_policies,
         }
@@ -54,9 +61,35 @@ impl OrgView for Org {
     fn default_team(&self) -> Option<String> {
         Some(self.config.org.default_team.clone())
     }
+    fn blame_rules(&self) -> Vec<incidentd_domain::review::BlameRule> {
+        match &self.config.blame_rules {
+            Some(rules) => rules
+                .iter()
+                .map(|r| incidentd_domain::review::BlameRule {
+                    id: r.id.clone(),
+                    phrases: r.phrases.clone(),
+                    suggestion: r.suggestion.clone(),
+                })
+                .collect(),
+            None => incidentd_domain::review::default_blame_rules(),
+        }
+    }
+    fn scenarios(&self) -> Vec<incidentd_domain::drill::Scenario> {
+        self.scenarios.clone()
+    }
+    fn team_members(&self, team: &str) -> Vec<String> {
+        self.config.members(team).map(|p| p.id.clone()).collect()
+    }
+    fn people(&self) -> Vec<String> {
+        self.config
+            .people
+            .iter()
+            .flat_map(|p| [p.id.clone(), p.name.clone()])
+            .collect()
+    }
 }
 
-fn severity(s: incidentd_config::Severity) -> d::Severity {
+pub(crate) fn severity(s: incidentd_config::Severity) -> d::Severity {
     match s {
         incidentd_config::Severity::Sev1 => d::Severity::Sev1,
         incidentd_config::Severity::Sev2 => d::Severity::Sev2,

@@ -1,0 +1,357 @@
+//! `incidentd-bench alerts` (issue 6): alert ingest rates of incidentd, with
+//! durable acknowledgements, beside the real Prometheus Alertmanager's own
+//! ingest (`POST /api/v2/alerts`, in memory) measured in the same run on the
+//! same machine, and the ratios.
+//!
+//! * (r1) Alertmanager `POST /api/v2/alerts`, one alert per request;
+//! * (r2) the same, `--batch` alerts per request;
+//! * (e)  `POST /v2/enqueue` (PagerDuty Events v2), one event per request, each
+//!   with its own dedup key: every event opens a new incident;
+//! * (f)  `POST /v2/enqueue` flapping over `--groups` dedup keys: triggers and
+//!   resolves alternate per key, so every event changes an incident;
+//! * (w)  `POST /v1/integrations/alertmanager`, one new alert per notification
+//!   over `--groups` groups: every notification attaches an alert;
+//! * (s)  gRPC `IngestAlerts`, `--streams` client streams of `--batch` alerts
+//!   over `--groups` groups: every alert attaches.
+//!
+//! HTTP clients keep one connection each (HTTP/1.1 keep-alive), `--clients` of them.
+
+use crate::{Stats, channels, drive, start_server};
+use anyhow::Context;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use incidentd_proto::v1 as pb;
+use incidentd_proto::v1::alert_service_client::AlertServiceClient;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+const AM_BINARY: &str = "/usr/bin/prometheus-alertmanager";
+/// The demo org's documented placeholder secrets (`crates/incidentd-config/src/demo.toml`).
+const DEMO_AM_TOKEN: &str = "demo-alertmanager-token";
+const DEMO_PD_KEY: &str = "demo-pagerduty-routing-key";
+
+pub struct AlertArgs {
+    pub alerts: usize,
+    pub clients: usize,
+    pub streams: usize,
+    pub batch: usize,
+    pub groups: usize,
+}
+
+/// One keep-alive HTTP/1.1 connection.
+struct Conn {
+    host: String,
+    send: SendRequest<Full<Bytes>>,
+}
+
+impl Conn {
+    async fn open(addr: &str) -> anyhow::Result<Conn> {
+        let stream = tokio::net::TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        let (send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(Conn {
+            host: addr.to_string(),
+            send,
+        })
+    }
+
+    async fn request(&mut self, method: &str, path: &str, auth: Option<&str>, body: Bytes) -> anyhow::Result<u16> {
+        self.send.ready().await?;
+        let mut req = hyper::Request::builder()
+            .method(method)
+            .uri(path)
+            .header(hyper::header::HOST, &self.host)
+            .header(hyper::header::CONTENT_TYPE, "application/json");
+        if let Some(a) = auth {
+            req = req.header(hyper::header::AUTHORIZATION, a);
+        }
+        let resp = self.send.send_request(req.body(Full::new(body))?).await?;
+        let status = resp.status().as_u16();
+        resp.into_body().collect().await?;
+        Ok(status)
+    }
+}
+
+/// `clients` keep-alive connections with one request in flight each, `total` requests `make(i)`.
+async fn drive_http<F>(addr: &str, clients: usize, total: usize, auth: Option<&str>, make: F) -> anyhow::Result<Stats>
+where
+    F: Fn(usize) -> (&'static str, Bytes) + Send + Sync + 'static,
+{
+    let mut conns = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        conns.push(Conn::open(addr).await?);
+    }
+    // As many connections as callers in flight: the pool is never empty when one is taken.
+    let pool = Arc::new(std::sync::Mutex::new(conns));
+    let auth: Option<Arc<str>> = auth.map(Arc::from);
+    drive(clients, total, move |i| {
+        let (pool, auth) = (pool.clone(), auth.clone());
+        let (path, body) = make(i);
+        async move {
+            let taken = pool.lock().ok().and_then(|mut p| p.pop());
+            let mut conn = taken.context("connection pool empty")?;
+            let code = conn.request("POST", path, auth.as_deref(), body).await?;
+            if let Ok(mut p) = pool.lock() {
+                p.push(conn);
+            }
+            anyhow::ensure!((200..300).contains(&code), "{path} answered {code}");
+            Ok(())
+        }
+    })
+    .await
+}
+
+/// The real Alertmanager with a receiver that sends nowhere (ingest only).
+struct Alertmanager {
+    child: tokio::process::Child,
+    addr: String,
+}
+
+impl Alertmanager {
+    async fn start(dir: &Path) -> anyhow::Result<Alertmanager> {
+        anyhow::ensure!(
+            Path::new(AM_BINARY).exists(),
+            "{AM_BINARY} is missing: apt-get install prometheus-alertmanager"
+        );
+        let config = dir.join("alertmanager.yml");
+        std::fs::write(
+            &config,
+            "route:\n  receiver: blackhole\n  group_by: ['alertname']\n  group_wait: 30s\n  group_interval: 5m\nreceivers:\n  - name: blackhole\n",
+        )?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let addr = format!("127.0.0.1:{port}");
+        let child = tokio::process::Command::new(AM_BINARY)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.path={}", dir.join("am-data").display()))
+            .arg(format!("--web.listen-address={addr}"))
+            .arg("--cluster.listen-address=")
+            .arg("--log.level=warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("start alertmanager")?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(mut c) = Conn::open(&addr).await
+                && let Ok(200) = c.request("GET", "/-/ready", None, Bytes::new()).await
+            {
+                break;
+            }
+            anyhow::ensure!(Instant::now() < deadline, "alertmanager not ready after 30 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(Alertmanager { child, addr })
+    }
+}
+
+impl Drop for Alertmanager {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+fn am_api_alert(n: usize, groups: usize) -> String {
+    format!(
+        r#"{{"labels":{{"alertname":"Bench{}","instance":"i{n}","severity":"critical","team":"payments"}},"annotations":{{"summary":"bench alert {n}"}},"generatorURL":"http://bench.test/"}}"#,
+        n % groups
+    )
+}
+
+fn am_webhook(n: usize, groups: usize) -> String {
+    let g = n % groups;
+    format!(
+        r#"{{"receiver":"incidentd","status":"firing","alerts":[{{"status":"firing","labels":{{"alertname":"Bench{g}","instance":"i{n}","severity":"critical","team":"payments"}},"annotations":{{"summary":"bench alert {n}"}},"startsAt":"2026-11-26T18:57:27Z","endsAt":"0001-01-01T00:00:00Z","fingerprint":"w{n}"}}],"groupLabels":{{"alertname":"Bench{g}"}},"commonLabels":{{"alertname":"Bench{g}","team":"payments"}},"commonAnnotations":{{}},"externalURL":"http://bench.test","version":"4","groupKey":"{{}}:{{alertname=\"Bench{g}\"}}","truncatedAlerts":0}}"#
+    )
+}
+
+fn pd_event(action: &str, key: &str) -> String {
+    format!(
+        r#"{{"routing_key":"{DEMO_PD_KEY}","event_action":"{action}","dedup_key":"{key}","payload":{{"summary":"bench alert {key}","source":"bench","severity":"critical"}}}}"#
+    )
+}
+
+fn line(name: &str, s: &Stats, per_request: usize) -> String {
+    format!(
+        "{name:<64} {:>9.0} alerts/s   p50 {:>7.2} ms   p99 {:>7.2} ms (per request)",
+        s.rate() * per_request as f64,
+        s.pct(0.50).as_secs_f64() * 1e3,
+        s.pct(0.99).as_secs_f64() * 1e3
+    )
+}
+
+pub async fn run(a: AlertArgs) -> anyhow::Result<()> {
+    let AlertArgs {
+        alerts,
+        clients,
+        streams,
+        batch,
+        groups,
+    } = a;
+    anyhow::ensure!(
+        batch > 0 && groups > 0 && clients > 0 && streams > 0,
+        "sizes must be positive"
+    );
+    println!(
+        "incidentd alert ingest benchmark: {alerts} alerts per phase, {clients} HTTP connections, {streams} gRPC streams, batches of {batch}, {groups} groups"
+    );
+    let tmp = tempfile::tempdir()?;
+
+    // Baseline: the real Alertmanager's own ingest, in memory.
+    let am = Alertmanager::start(tmp.path()).await?;
+    let r1 = drive_http(&am.addr, clients, alerts, None, move |i| {
+        ("/api/v2/alerts", Bytes::from(format!("[{}]", am_api_alert(i, groups))))
+    })
+    .await?;
+    let requests = alerts.div_ceil(batch);
+    let r2 = drive_http(&am.addr, clients, requests, None, move |i| {
+        let body: Vec<String> = (i * batch..(i + 1) * batch)
+            .map(|n| am_api_alert(alerts + n, groups))
+            .collect();
+        ("/api/v2/alerts", Bytes::from(format!("[{}]", body.join(","))))
+    })
+    .await?;
+    drop(am);
+
+    let server = start_server(&tmp.path().join("data")).await?;
+    let http = server.ready.http.to_string();
+    let syncs0 = server.ready.store.stats().syncs;
+    let e = drive_http(&http, clients, alerts, None, |i| {
+        ("/v2/enqueue", Bytes::from(pd_event("trigger", &format!("bench-{i}"))))
+    })
+    .await?;
+    let syncs_e = server.ready.store.stats().syncs;
+    let f = drive_http(&http, clients, alerts, None, move |i| {
+        let action = if (i / groups).is_multiple_of(2) {
+            "trigger"
+        } else {
+            "resolve"
+        };
+        (
+            "/v2/enqueue",
+            Bytes::from(pd_event(action, &format!("flap-{}", i % groups))),
+        )
+    })
+    .await?;
+    let syncs1 = server.ready.store.stats().syncs;
+    let auth = format!("Bearer {DEMO_AM_TOKEN}");
+    let w = drive_http(&http, clients, alerts, Some(&auth), move |i| {
+        ("/v1/integrations/alertmanager", Bytes::from(am_webhook(i, groups)))
+    })
+    .await?;
+    let syncs2 = server.ready.store.stats().syncs;
+
+    // gRPC IngestAlerts: `streams` streams, each sending batches of `batch` alerts.
+    let chans = channels(server.grpc, streams).await?;
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for ch in chans {
+        let next = next.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut c = AlertServiceClient::new(ch);
+            let mut lat = Vec::new();
+            loop {
+                let chunk = next.fetch_add(1, Ordering::Relaxed);
+                if chunk >= requests {
+                    break;
+                }
+                let items: Vec<pb::IngestAlertRequest> = (chunk * batch..(chunk + 1) * batch)
+                    .map(|n| pb::IngestAlertRequest {
+                        dedup_key: format!("bench-stream-group-{}", n % groups),
+                        fingerprint: format!("s{n}"),
+                        action: pb::AlertAction::Trigger as i32,
+                        summary: format!("bench alert {n}"),
+                        source: "bench".into(),
+                        routing_key: DEMO_PD_KEY.into(),
+                        labels: [("team".to_string(), "payments".to_string())].into(),
+                        ..Default::default()
+                    })
+                    .collect();
+                let t = Instant::now();
+                let r = c.ingest_alerts(tokio_stream::iter(items)).await?.into_inner();
+                anyhow::ensure!(r.accepted == batch as u64, "stream accepted {} of {batch}", r.accepted);
+                lat.push(t.elapsed());
+            }
+            anyhow::Ok(lat)
+        }));
+    }
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await??);
+    }
+    lat.sort();
+    let s = Stats {
+        n: requests,
+        elapsed: started.elapsed(),
+        lat,
+    };
+    let syncs3 = server.ready.store.stats().syncs;
+    server.stop().await?;
+
+    println!();
+    println!(
+        "{}",
+        line(
+            "(r1) Alertmanager POST /api/v2/alerts, 1 alert/request (memory)",
+            &r1,
+            1
+        )
+    );
+    println!(
+        "{}",
+        line(
+            &format!("(r2) Alertmanager POST /api/v2/alerts, {batch} alerts/request"),
+            &r2,
+            batch
+        )
+    );
+    println!(
+        "{}   {} fdatasyncs",
+        line("(e)  incidentd POST /v2/enqueue, new incident each, durable", &e, 1),
+        syncs_e - syncs0
+    );
+    println!(
+        "{}   {} fdatasyncs",
+        line(
+            &format!("(f)  incidentd POST /v2/enqueue, flapping over {groups} keys, durable"),
+            &f,
+            1
+        ),
+        syncs1 - syncs_e
+    );
+    println!(
+        "{}   {} fdatasyncs",
+        line("(w)  incidentd Alertmanager webhook, 1 new alert each, durable", &w, 1),
+        syncs2 - syncs1
+    );
+    println!(
+        "{}   {} fdatasyncs",
+        line(
+            &format!("(s)  incidentd IngestAlerts, {streams} streams x {batch}, durable"),
+            &s,
+            batch
+        ),
+        syncs3 - syncs2
+    );
+    let (r1r, r2r) = (r1.rate(), r2.rate() * batch as f64);
+    println!();
+    println!(
+        "(e)/(r1) = {:.2}   (target >= 1: one alert per request each side)",
+        e.rate() / r1r
+    );
+    println!("(f)/(r1) = {:.2}", f.rate() / r1r);
+    println!("(w)/(r1) = {:.2}", w.rate() / r1r);
+    println!(
+        "(s)/(r2) = {:.2}   (target >= 1: batched each side)",
+        s.rate() * batch as f64 / r2r
+    );
+    println!("(s)/(r1) = {:.2}", s.rate() * batch as f64 / r1r);
+    Ok(())
+}

@@ -1,0 +1,439 @@
+//! What the three alert edges share (issue 6): the Alertmanager webhook
+//! (`alertmanager.rs`), the PagerDuty Events v2 endpoint (`pagerduty.rs`) and
+//! the gRPC `AlertService` (`alert_grpc.rs`).
+//!
+//! * **Integrations**: secrets are never stored, only their SHA-256; a
+//!   presented bearer token or routing key is hashed and looked up. The table
+//!   is built by the server from `[[integrations]]` (and `[[tokens]]` bound to
+//!   an integration with scope `ingest`).
+//! * **Back-pressure**: at most `MAX_IN_FLIGHT` notifications are being made
+//!   durable at once; beyond that the edges answer 429 / RESOURCE_EXHAUSTED
+//!   at once instead of queueing without bound.
+//! * **JSON field access** that names the offending field
+//!   (`alerts[2].labels.team: must be a string`), and RFC 3339 parsing.
+
+use incidentd_actors::{Alerts, Error, Ingested, Outcome};
+use incidentd_domain::{self as d, AlertIntake, AlertRules, RouteDefaults};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tonic::Status;
+
+/// Notifications being made durable at once, over all edges.
+pub const MAX_IN_FLIGHT: usize = 4096;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    Alertmanager,
+    PagerDuty,
+}
+
+impl SourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Alertmanager => "alertmanager",
+            SourceKind::PagerDuty => "pagerduty",
+        }
+    }
+}
+
+/// One `[[integrations]]` entry, as the edges need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntegrationRoute {
+    pub id: String,
+    pub kind: SourceKind,
+    /// Team of its alerts when their labels name none.
+    pub team: String,
+    pub rules: AlertRules,
+}
+
+/// Secret digest → integration, plus the org's routing defaults.
+#[derive(Debug, Clone, Default)]
+pub struct Integrations {
+    by_digest: HashMap<[u8; 32], Arc<IntegrationRoute>>,
+    pub default_team: String,
+    pub unclear_severity: d::Severity,
+}
+
+pub fn sha256(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+impl Integrations {
+    pub fn new(default_team: String, unclear_severity: d::Severity) -> Integrations {
+        Integrations {
+            by_digest: HashMap::new(),
+            default_team,
+            unclear_severity,
+        }
+    }
+
+    /// Registers a secret digest (an integration's own, or an ingest token's) for a route.
+    pub fn insert(&mut self, digest: [u8; 32], route: Arc<IntegrationRoute>) {
+        self.by_digest.insert(digest, route);
+    }
+
+    /// The integration whose secret this is.
+    pub fn find(&self, secret: &str) -> Option<Arc<IntegrationRoute>> {
+        if secret.is_empty() {
+            return None;
+        }
+        self.by_digest.get(&sha256(secret)).cloned()
+    }
+}
+
+/// Outcome counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct AlertCounters {
+    pub created: AtomicU64,
+    pub deduplicated: AtomicU64,
+    pub ignored: AtomicU64,
+    pub rejected: AtomicU64,
+}
+
+/// The alert ingestion core behind every edge. Cheap to clone.
+#[derive(Clone)]
+pub struct AlertIngest {
+    alerts: Alerts,
+    integrations: Arc<Integrations>,
+    in_flight: Arc<Semaphore>,
+    pub counters: Arc<AlertCounters>,
+}
+
+impl AlertIngest {
+    pub fn new(alerts: Alerts, integrations: Integrations) -> AlertIngest {
+        AlertIngest {
+            alerts,
+            integrations: Arc::new(integrations),
+            in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+            counters: Arc::default(),
+        }
+    }
+
+    pub fn integrations(&self) -> &Integrations {
+        &self.integrations
+    }
+
+    /// A slot for one notification, or `Overloaded` (429 / RESOURCE_EXHAUSTED) at once.
+    pub fn permit(&self) -> Result<OwnedSemaphorePermit, Error> {
+        self.in_flight.clone().try_acquire_owned().map_err(|_| {
+            Error::Overloaded(format!(
+                "{MAX_IN_FLIGHT} alert notifications are being stored; retry later"
+            ))
+        })
+    }
+
+    /// Waits for a slot (streams: back-pressure through flow control, not refusals).
+    pub async fn permit_wait(&self) -> Result<OwnedSemaphorePermit, Error> {
+        self.in_flight
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::ShuttingDown)
+    }
+
+    /// Completes what an edge parsed with the integration's source, defaults and rules.
+    pub fn intake(&self, route: &IntegrationRoute, parsed: AlertIntake) -> AlertIntake {
+        AlertIntake {
+            source: route.id.clone(),
+            defaults: RouteDefaults {
+                integration_team: route.team.clone(),
+                default_team: self.integrations.default_team.clone(),
+                unclear_severity: self.integrations.unclear_severity,
+            },
+            rules: route.rules.clone(),
+            ..parsed
+        }
+    }
+
+    /// Submits now (order per key is kept), resolves when durable; counts the outcome.
+    pub fn submit(&self, intake: AlertIntake) -> impl Future<Output = Result<Ingested, Error>> + Send + 'static {
+        let fut = self.alerts.submit(intake);
+        let counters = self.counters.clone();
+        async move {
+            let r = fut.await;
+            let c = match &r {
+                Ok(i) => match i.outcome {
+                    Outcome::Created => &counters.created,
+                    Outcome::Deduplicated => &counters.deduplicated,
+                    Outcome::Ignored => &counters.ignored,
+                },
+                Err(Error::Domain(_)) => &counters.rejected,
+                Err(_) => return r,
+            };
+            c.fetch_add(1, Ordering::Relaxed);
+            r
+        }
+    }
+
+    pub fn count_rejected(&self) {
+        self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Prometheus text of the counters.
+    pub fn render(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "# HELP incidentd_alerts_total Alert notifications by outcome (created an incident, went to an existing one, ignored, rejected)."
+        );
+        let _ = writeln!(out, "# TYPE incidentd_alerts_total counter");
+        let c = &self.counters;
+        for (outcome, v) in [
+            ("created", &c.created),
+            ("deduplicated", &c.deduplicated),
+            ("ignored", &c.ignored),
+            ("rejected", &c.rejected),
+        ] {
+            let _ = writeln!(
+                out,
+                "incidentd_alerts_total{{outcome=\"{outcome}\"}} {}",
+                v.load(Ordering::Relaxed)
+            );
+        }
+    }
+}
+
+/// The secret of an `authorization: Bearer <secret>` value.
+pub fn bearer(value: Option<&str>) -> Option<&str> {
+    let v = value?.trim();
+    let (scheme, rest) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| rest.trim())
+        .filter(|s| !s.is_empty())
+}
+
+pub fn outcome_name(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Created => "created",
+        Outcome::Deduplicated => "deduplicated",
+        Outcome::Ignored => "ignored",
+    }
+}
+
+/// A JSON answer.
+pub fn json_response(code: axum::http::StatusCode, body: &Value) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        code,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+// ---- JSON fields that name themselves ------------------------------------
+
+/// An object, or `INVALID_ARGUMENT` naming `path`.
+pub fn object<'a>(v: &'a Value, path: &str) -> Result<&'a Map<String, Value>, Status> {
+    v.as_object()
+        .ok_or_else(|| crate::error::invalid(path, format!("must be an object, got {}", kind_of(v))))
+}
+
+/// An optional string field (absent or `null` → `None`).
+pub fn opt_str<'a>(m: &'a Map<String, Value>, name: &str, path: &str) -> Result<Option<&'a str>, Status> {
+    match m.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.as_str())),
+        Some(other) => Err(crate::error::invalid(
+            &join(path, name),
+            format!("must be a string, got {}", kind_of(other)),
+        )),
+    }
+}
+
+/// A required, non-blank string field.
+pub fn req_str<'a>(m: &'a Map<String, Value>, name: &str, path: &str) -> Result<&'a str, Status> {
+    match opt_str(m, name, path)? {
+        Some(s) if !s.trim().is_empty() => Ok(s),
+        Some(_) => Err(crate::error::invalid(&join(path, name), "must not be empty")),
+        None => Err(crate::error::invalid(&join(path, name), "is required")),
+    }
+}
+
+/// An optional object of string values (labels, annotations).
+pub fn opt_labels(m: &Map<String, Value>, name: &str, path: &str) -> Result<BTreeMap<String, String>, Status> {
+    let field = join(path, name);
+    match m.get(name) {
+        None | Some(Value::Null) => Ok(BTreeMap::new()),
+        Some(v) => {
+            let obj = object(v, &field)?;
+            let mut out = BTreeMap::new();
+            for (k, v) in obj {
+                match v {
+                    Value::String(s) => {
+                        out.insert(k.clone(), s.clone());
+                    }
+                    other => {
+                        return Err(crate::error::invalid(
+                            &format!("{field}.{k}"),
+                            format!("must be a string, got {}", kind_of(other)),
+                        ));
+                    }
+                }
+            }
+            Ok(out)
+        }
+    }
+}
+
+pub fn join(path: &str, name: &str) -> String {
+    if path.is_empty() {
+        name.to_string()
+    } else {
+        format!("{path}.{name}")
+    }
+}
+
+pub fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Parses a JSON body, naming the problem (`body: malformed JSON at line 1 column 7: ...`).
+pub fn parse_json(body: &[u8]) -> Result<Value, Status> {
+    if body.is_empty() {
+        return Err(crate::error::invalid("body", "is empty; expected a JSON object"));
+    }
+    serde_json::from_slice(body).map_err(|e| crate::error::invalid("body", format!("malformed JSON: {e}")))
+}
+
+/// At most `max` characters (an ellipsis marks a cut).
+pub fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+// ---- time ------------------------------------------------------------------
+
+/// Parses RFC 3339 / ISO 8601 date-times as sources send them:
+/// `2026-11-26T18:57:27Z`, `...27.123456789+02:00`, `...27.315+0000`.
+pub fn parse_time(s: &str) -> Option<d::Timestamp> {
+    let b = s.trim().as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let part = b.get(r)?;
+        if part.is_empty() || !part.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(part).ok()?.parse().ok()
+    };
+    if b.len() < 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, min, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 60 {
+        return None;
+    }
+    let mut i = 19;
+    let mut millis = 0i64;
+    if b.get(i) == Some(&b'.') {
+        let start = i + 1;
+        i = start;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+        let digits = &b[start..i.min(start + 3)];
+        let mut ms = 0i64;
+        for (n, c) in digits.iter().enumerate() {
+            ms += i64::from(c - b'0') * [100, 10, 1][n];
+        }
+        millis = ms;
+    }
+    let offset_secs = match b.get(i) {
+        Some(b'Z' | b'z') if i + 1 == b.len() => 0,
+        Some(sign @ (b'+' | b'-')) => {
+            let rest = &b[i + 1..];
+            let (h, m) = match rest.len() {
+                5 if rest[2] == b':' => (num(i + 1..i + 3)?, num(i + 4..i + 6)?),
+                4 => (num(i + 1..i + 3)?, num(i + 3..i + 5)?),
+                2 => (num(i + 1..i + 3)?, 0),
+                _ => return None,
+            };
+            let s = h * 3600 + m * 60;
+            if *sign == b'-' { -s } else { s }
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(year, month as u32, day as u32);
+    let secs = days * 86_400 + hour * 3600 + min * 60 + sec.min(59) - offset_secs;
+    Some(d::Timestamp(secs * 1000 + millis))
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (the inverse of the
+/// domain's `civil_from_days`, same era-based method).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_times_sources_send() {
+        let t = |s: &str| parse_time(s).map(|t| t.to_string());
+        assert_eq!(t("2026-11-26T18:57:27Z").as_deref(), Some("2026-11-26T18:57:27Z"));
+        assert_eq!(
+            parse_time("2026-11-26T18:57:27.5Z"),
+            Some(d::Timestamp(1_795_719_447_500))
+        );
+        assert_eq!(
+            parse_time("2021-10-12T09:51:03.157076+02:00"),
+            parse_time("2021-10-12T07:51:03.157Z")
+        );
+        assert_eq!(
+            parse_time("2015-07-17T08:42:58.315+0000"),
+            parse_time("2015-07-17T08:42:58.315Z")
+        );
+        assert_eq!(t("2000-02-29T00:00:00Z").as_deref(), Some("2000-02-29T00:00:00Z"));
+        assert!(parse_time("0001-01-01T00:00:00Z").is_some_and(|t| t.0 < 0));
+        for bad in [
+            "",
+            "yesterday",
+            "2026-13-01T00:00:00Z",
+            "2026-11-26T18:57:27",
+            "2026-11-26T18:57:27.Z",
+        ] {
+            assert_eq!(parse_time(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn bearer_tokens() {
+        assert_eq!(bearer(Some("Bearer abc")), Some("abc"));
+        assert_eq!(bearer(Some("bearer  abc ")), Some("abc"));
+        assert_eq!(bearer(Some("Basic abc")), None);
+        assert_eq!(bearer(Some("Bearer ")), None);
+        assert_eq!(bearer(None), None);
+    }
+}

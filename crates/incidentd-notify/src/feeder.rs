@@ -1,0 +1,197 @@
+//! The feeder: turns the durable event log into routed notifications for
+//! the hub, in log order per incident, without ever missing an event.
+//!
+//! Live events come from the actors' broadcast feed (`Handle::watch_all`),
+//! which can lag and is not durable; so the feeder keeps, per incident, the
+//! last version it routed (starting from the outbox's durable cursors) and
+//! reads whatever it did not see from the store's log: at start-up for
+//! every incident, after a gap in an incident's versions, and for every
+//! incident after the feed lagged. Routing needs the incident state right
+//! after each event: the published summary when it is that state, else the
+//! events replayed from the log.
+
+use crate::hub::{HubMsg, Routed};
+use crate::route::route;
+use incidentd_actors::{Filter, Handle, Published, codec};
+use incidentd_config::OrgConfig;
+use incidentd_domain::{Event, Incident, IncidentId, apply};
+use ractor::ActorRef;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::broadcast::error::RecvError;
+
+/// Events sent to the hub per `Ingest` call at most.
+const BATCH: usize = 256;
+
+pub struct Feeder {
+    pub handle: Handle,
+    pub org: Arc<OrgConfig>,
+    pub hub: ActorRef<HubMsg>,
+    /// Last routed version per incident id.
+    pub cursors: HashMap<String, u64>,
+    /// The outbox is new on a store that has history: start at the current
+    /// versions instead of notifying about the past.
+    pub baseline: bool,
+    /// States replayed from the log, by incident (dropped once live events
+    /// carry the exact state again).
+    pub states: HashMap<String, Incident>,
+}
+
+impl Feeder {
+    pub async fn run(mut self) {
+        let mut rx = self.handle.watch_all();
+        self.scan_all().await;
+        self.baseline = false;
+        loop {
+            let first = match rx.recv().await {
+                Ok(p) => p,
+                Err(RecvError::Lagged(n)) => {
+                    tracing::warn!(
+                        skipped = n,
+                        "notifier fell behind the event feed; catching up from the log"
+                    );
+                    self.scan_all().await;
+                    continue;
+                }
+                Err(RecvError::Closed) => return,
+            };
+            let mut items = vec![first];
+            let mut lagged = false;
+            while items.len() < BATCH {
+                match rx.try_recv() {
+                    Ok(p) => items.push(p),
+                    Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {
+                        lagged = true;
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+            let mut batch = Vec::with_capacity(items.len());
+            for p in items {
+                self.live(&p, &mut batch).await;
+            }
+            if !self.send(batch).await {
+                return;
+            }
+            if lagged {
+                self.scan_all().await;
+            }
+        }
+    }
+
+    /// Hands a batch to the hub; waits while the hub is full. False when the hub is gone.
+    async fn send(&self, batch: Vec<Routed>) -> bool {
+        if batch.is_empty() {
+            return true;
+        }
+        ractor::call!(self.hub, |reply| HubMsg::Ingest { batch, reply }).is_ok()
+    }
+
+    async fn live(&mut self, p: &Published, batch: &mut Vec<Routed>) {
+        let id = p.incident.to_string();
+        let cursor = self.cursors.get(&id).copied().unwrap_or(0);
+        if p.version <= cursor {
+            return;
+        }
+        if p.version > cursor + 1 || p.summary.version != p.version {
+            if let Some(mut state) = self
+                .states
+                .remove(&id)
+                .filter(|s| s.version == cursor && cursor + 1 == p.version)
+            {
+                apply(&mut state, &p.event);
+                batch.push(self.routed(&id, &state, p.version, &p.event, true));
+                self.cursors.insert(id.clone(), p.version);
+                self.states.insert(id, state);
+                return;
+            }
+            self.catch_up(p.incident, cursor, p.version, batch).await;
+            return;
+        }
+        self.states.remove(&id);
+        batch.push(self.routed(&id, &p.summary, p.version, &p.event, true));
+        self.cursors.insert(id, p.version);
+    }
+
+    fn routed(&self, id: &str, state: &Incident, version: u64, event: &Event, live: bool) -> Routed {
+        Routed {
+            incident: id.to_string(),
+            version,
+            notifications: route(&self.org, state, version, event),
+            seen: live.then(tokio::time::Instant::now),
+        }
+    }
+
+    /// Routes the logged events of `incident` with `from < version <= to`.
+    async fn catch_up(&mut self, incident: IncidentId, from: u64, to: u64, batch: &mut Vec<Routed>) {
+        let id = incident.to_string();
+        let events = match self.handle.store().read_events(incident.to_bytes(), 0, to).await {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!(incident_id = %id, error = %e, "notifier cannot read the log; retried on the next scan");
+                return;
+            }
+        };
+        let mut state = Incident::default();
+        for (version, bytes) in events {
+            let event = match codec::decode_event(&bytes) {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::error!(incident_id = %id, version, error = %e, "undecodable event skipped by the notifier");
+                    continue;
+                }
+            };
+            apply(&mut state, &event);
+            if version > from {
+                batch.push(self.routed(&id, &state, version, &event, false));
+            }
+        }
+        self.cursors.insert(id.clone(), to);
+        self.states.insert(id, state);
+    }
+
+    /// Every incident whose log is ahead of our cursor is caught up.
+    async fn scan_all(&mut self) {
+        let mut after = None;
+        loop {
+            let page = match self.handle.list(Filter::default(), after, 500).await {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!(error = %e, "notifier cannot list incidents");
+                    return;
+                }
+            };
+            let mut batch = Vec::new();
+            for s in &page.incidents {
+                let id = s.id.to_string();
+                let cursor = self.cursors.get(&id).copied().unwrap_or(0);
+                if s.version <= cursor {
+                    continue;
+                }
+                if self.baseline {
+                    self.cursors.insert(id.clone(), s.version);
+                    batch.push(Routed {
+                        incident: id,
+                        version: s.version,
+                        notifications: Vec::new(),
+                        seen: None,
+                    });
+                } else {
+                    self.catch_up(s.id, cursor, s.version, &mut batch).await;
+                    self.states.remove(&id);
+                }
+                if batch.len() >= BATCH && !self.send(std::mem::take(&mut batch)).await {
+                    return;
+                }
+            }
+            if !self.send(batch).await {
+                return;
+            }
+            match page.next {
+                Some(n) => after = Some(n),
+                None => return,
+            }
+        }
+    }
+}

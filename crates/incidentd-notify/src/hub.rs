@@ -1,0 +1,533 @@
+//! The notifier hub actor: owns every delivery's state and one lane per
+//! destination, persists progress to the outbox, and hands attempts to the
+//! adapter actors.
+//!
+//! A lane is strictly first-in first-out: its head is attempted, and the
+//! messages behind it wait until the head is delivered or dead. That keeps a
+//! chat channel's messages in incident order and means an outage spends the
+//! retry budget of one message, not of all of them. A lane sends when all
+//! of these allow it: its rate limit (minimum spacing of requests), the
+//! head's backoff or the destination's `Retry-After`, and its circuit
+//! breaker. At most one request per lane is in flight.
+//!
+//! The hub never awaits I/O: adapter calls run in tasks that report back
+//! with `Outcome`, and outbox records are queued to the store's writer
+//! thread in order (`OutboxLog::append`), whose sync is awaited off the
+//! actor. Back-pressure: while more than `max_pending` notifications are
+//! undelivered, `Ingest` calls are answered only as deliveries finish, so
+//! the feeder stops reading the event feed (it catches up from the log).
+
+use crate::adapter::{Adapter, AdapterMsg};
+use crate::message::DestKind;
+use crate::metrics::Metrics;
+use crate::outbox::{Delivery, DeliveryState, Folded, Record};
+use crate::policy::{Breaker, BreakerState, Settings};
+use crate::route::Notification;
+use crate::transport::{Job, SendError, SendOk, Transport};
+use incidentd_actors::Clock;
+use incidentd_store::OutboxLog;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// The notifications of one routed event.
+#[derive(Debug, Clone)]
+pub struct Routed {
+    pub incident: String,
+    pub version: u64,
+    pub notifications: Vec<Notification>,
+    /// When the feeder saw the event (latency metrics); `None` on catch-up.
+    pub seen: Option<Instant>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotifyError {
+    #[error("delivery_id: delivery {0:?} not found")]
+    NotFound(String),
+    #[error("delivery_id: delivery {0:?} is {1}, only dead deliveries can be retried")]
+    NotDead(String, &'static str),
+    #[error("notifier is not running")]
+    Unavailable,
+}
+
+pub enum HubMsg {
+    /// Routed events, in log order per incident. Answered when accepted
+    /// (later than sent while the hub is full: back-pressure).
+    Ingest {
+        batch: Vec<Routed>,
+        reply: RpcReplyPort<()>,
+    },
+    Outcome {
+        key: String,
+        result: Result<SendOk, SendError>,
+    },
+    Wake,
+    List {
+        incident: Option<String>,
+        state: Option<DeliveryState>,
+        reply: RpcReplyPort<Vec<Delivery>>,
+    },
+    Get {
+        key: String,
+        reply: RpcReplyPort<Option<Delivery>>,
+    },
+    Retry {
+        key: String,
+        reply: RpcReplyPort<Result<Delivery, NotifyError>>,
+    },
+    /// Every outbox record queued so far is synced (tests, shutdown).
+    Flush {
+        reply: RpcReplyPort<()>,
+    },
+}
+
+pub struct HubArgs {
+    pub outbox: OutboxLog,
+    pub folded: Folded,
+    pub transports: HashMap<&'static str, Arc<dyn Transport>>,
+    pub settings: Settings,
+    pub clock: Clock,
+    pub metrics: Arc<Metrics>,
+}
+
+struct Lane {
+    kind: DestKind,
+    queue: VecDeque<String>,
+    in_flight: bool,
+    /// Rate limit: no request before this.
+    next_allowed: Instant,
+    /// Backoff of the head, or the destination's Retry-After.
+    retry_at: Option<Instant>,
+    breaker: Breaker,
+}
+
+impl Lane {
+    fn ready_at(&self) -> Option<Instant> {
+        if self.in_flight || self.queue.is_empty() {
+            return None;
+        }
+        let mut at = self.next_allowed;
+        for t in [self.retry_at, self.breaker.open_until()].into_iter().flatten() {
+            at = at.max(t);
+        }
+        Some(at)
+    }
+}
+
+pub struct HubState {
+    outbox: OutboxLog,
+    deliveries: HashMap<String, Delivery>,
+    by_incident: HashMap<String, Vec<String>>,
+    lanes: BTreeMap<String, Lane>,
+    adapters: HashMap<&'static str, ActorRef<AdapterMsg>>,
+    remote_ids: HashMap<(String, String), String>,
+    seen: HashMap<String, Instant>,
+    settings: Settings,
+    clock: Clock,
+    metrics: Arc<Metrics>,
+    pending: usize,
+    deferred: VecDeque<RpcReplyPort<()>>,
+    wake: Option<(Instant, tokio::task::JoinHandle<()>)>,
+}
+
+pub struct Hub;
+
+impl Actor for Hub {
+    type Msg = HubMsg;
+    type State = HubState;
+    type Arguments = HubArgs;
+
+    async fn pre_start(&self, myself: ActorRef<HubMsg>, args: HubArgs) -> Result<HubState, ActorProcessingErr> {
+        let mut adapters = HashMap::new();
+        for (name, transport) in args.transports {
+            let (a, _) = Actor::spawn_linked(
+                None,
+                Adapter,
+                (transport, args.settings.request_timeout),
+                myself.get_cell(),
+            )
+            .await?;
+            adapters.insert(name, a);
+        }
+        let mut st = HubState {
+            outbox: args.outbox,
+            deliveries: HashMap::new(),
+            by_incident: HashMap::new(),
+            lanes: BTreeMap::new(),
+            adapters,
+            remote_ids: HashMap::new(),
+            seen: HashMap::new(),
+            settings: args.settings,
+            clock: args.clock,
+            metrics: args.metrics,
+            pending: 0,
+            deferred: VecDeque::new(),
+            wake: None,
+        };
+        let Folded {
+            mut deliveries, order, ..
+        } = args.folded;
+        for key in order {
+            if let Some(d) = deliveries.remove(&key) {
+                st.insert(d);
+            }
+        }
+        Ok(st)
+    }
+
+    async fn post_start(&self, myself: ActorRef<HubMsg>, st: &mut HubState) -> Result<(), ActorProcessingErr> {
+        st.pump(&myself);
+        Ok(())
+    }
+
+    async fn post_stop(&self, _myself: ActorRef<HubMsg>, st: &mut HubState) -> Result<(), ActorProcessingErr> {
+        if let Some((_, task)) = st.wake.take() {
+            task.abort();
+        }
+        Ok(())
+    }
+
+    async fn handle(&self, myself: ActorRef<HubMsg>, msg: HubMsg, st: &mut HubState) -> Result<(), ActorProcessingErr> {
+        match msg {
+            HubMsg::Ingest { batch, reply } => {
+                st.ingest(batch);
+                if st.pending < st.settings.max_pending {
+                    let _ = reply.send(());
+                } else {
+                    st.deferred.push_back(reply);
+                }
+            }
+            HubMsg::Outcome { key, result } => st.outcome(&key, result),
+            HubMsg::Wake => st.wake = None,
+            HubMsg::List { incident, state, reply } => {
+                let _ = reply.send(st.list(incident.as_deref(), state));
+            }
+            HubMsg::Get { key, reply } => {
+                let _ = reply.send(st.deliveries.get(&key).cloned());
+            }
+            HubMsg::Retry { key, reply } => {
+                let _ = reply.send(st.retry(&key));
+            }
+            HubMsg::Flush { reply } => {
+                let synced = st.outbox.append(Vec::new());
+                tokio::spawn(async move {
+                    let _ = synced.await;
+                    let _ = reply.send(());
+                });
+            }
+        }
+        st.pump(&myself);
+        Ok(())
+    }
+}
+
+impl HubState {
+    fn now_ms(&self) -> i64 {
+        self.clock.now().0
+    }
+
+    fn persist(&self, records: Vec<Record>) {
+        if records.is_empty() {
+            return;
+        }
+        let synced = self.outbox.append(records.iter().map(Record::encode).collect());
+        tokio::spawn(async move {
+            match synced.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "outbox append failed"),
+                Err(_) => tracing::error!("outbox writer stopped"),
+            }
+        });
+    }
+
+    /// Adds a delivery (from recovery or a routed event) to its lane.
+    fn insert(&mut self, d: Delivery) {
+        let key = d.key().to_string();
+        let n = &d.notification;
+        if let Some(remote) = &d.progress.remote_id {
+            self.remote_ids
+                .insert((n.destination.clone(), n.incident.clone()), remote.clone());
+        }
+        self.by_incident
+            .entry(n.incident.clone())
+            .or_default()
+            .push(key.clone());
+        if !d.progress.state.is_terminal() {
+            let now = Instant::now();
+            let lane = self.lanes.entry(n.destination.clone()).or_insert_with(|| Lane {
+                kind: n.kind,
+                queue: VecDeque::new(),
+                in_flight: false,
+                next_allowed: now,
+                retry_at: None,
+                breaker: Breaker::new(),
+            });
+            if lane.queue.is_empty() && d.progress.state == DeliveryState::Retrying {
+                // Recovered mid-backoff: keep its schedule.
+                let wait = d
+                    .progress
+                    .next_attempt_at
+                    .map(|t| Duration::from_millis(u64::try_from(t - self.clock.now().0).unwrap_or(0)));
+                lane.retry_at = wait.map(|w| now + w);
+            }
+            lane.queue.push_back(key.clone());
+            self.pending += 1;
+        }
+        self.deliveries.insert(key, d);
+        self.metrics.queue_depth.store(self.pending as u64, Ordering::Relaxed);
+    }
+
+    fn ingest(&mut self, batch: Vec<Routed>) {
+        let now = self.now_ms();
+        let mut records = Vec::with_capacity(batch.len());
+        for r in batch {
+            self.metrics.events_routed.fetch_add(1, Ordering::Relaxed);
+            let mut fresh = Vec::new();
+            for n in r.notifications {
+                if self.deliveries.contains_key(&n.key) {
+                    continue; // derived again after a restart: same key, same delivery
+                }
+                if let Some(seen) = r.seen {
+                    self.seen.insert(n.key.clone(), seen);
+                }
+                fresh.push(Delivery::new(n, now));
+            }
+            self.metrics
+                .notifications_derived
+                .fetch_add(fresh.len() as u64, Ordering::Relaxed);
+            records.push(Record::Derived {
+                incident: r.incident,
+                version: r.version,
+                deliveries: fresh.clone(),
+            });
+            for d in fresh {
+                self.insert(d);
+            }
+        }
+        self.persist(records);
+    }
+
+    fn list(&self, incident: Option<&str>, state: Option<DeliveryState>) -> Vec<Delivery> {
+        let keep = |d: &&Delivery| state.is_none_or(|s| d.progress.state == s);
+        match incident {
+            Some(i) => self
+                .by_incident
+                .get(i)
+                .map(|keys| {
+                    keys.iter()
+                        .filter_map(|k| self.deliveries.get(k))
+                        .filter(keep)
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default(),
+            None => {
+                let mut all: Vec<Delivery> = self.deliveries.values().filter(keep).cloned().collect();
+                all.sort_by(|a, b| (a.created_at, a.key()).cmp(&(b.created_at, b.key())));
+                all
+            }
+        }
+    }
+
+    fn retry(&mut self, key: &str) -> Result<Delivery, NotifyError> {
+        let now = self.now_ms();
+        let d = self
+            .deliveries
+            .get_mut(key)
+            .ok_or_else(|| NotifyError::NotFound(key.to_string()))?;
+        if d.progress.state != DeliveryState::Dead {
+            return Err(NotifyError::NotDead(key.to_string(), d.progress.state.as_str()));
+        }
+        d.progress.state = DeliveryState::Pending;
+        d.progress.attempts = 0;
+        d.progress.updated_at = now;
+        d.progress.next_attempt_at = None;
+        let d = d.clone();
+        self.persist(vec![Record::State {
+            key: key.to_string(),
+            progress: d.progress.clone(),
+        }]);
+        let n = &d.notification;
+        let lane = self.lanes.entry(n.destination.clone()).or_insert_with(|| Lane {
+            kind: n.kind,
+            queue: VecDeque::new(),
+            in_flight: false,
+            next_allowed: Instant::now(),
+            retry_at: None,
+            breaker: Breaker::new(),
+        });
+        lane.queue.push_back(key.to_string());
+        self.pending += 1;
+        self.metrics.queue_depth.store(self.pending as u64, Ordering::Relaxed);
+        Ok(d)
+    }
+
+    fn outcome(&mut self, key: &str, result: Result<SendOk, SendError>) {
+        let now = Instant::now();
+        let now_ms = self.now_ms();
+        let Some(d) = self.deliveries.get_mut(key) else {
+            return;
+        };
+        let dest = d.notification.destination.clone();
+        let Some(lane) = self.lanes.get_mut(&dest) else {
+            return;
+        };
+        lane.in_flight = false;
+        let kind = lane.kind;
+        let p = &mut d.progress;
+        p.updated_at = now_ms;
+        let finished = match result {
+            Ok(ok) => {
+                lane.breaker.on_success();
+                lane.retry_at = None;
+                p.state = DeliveryState::Delivered;
+                p.delivered_at = Some(now_ms);
+                p.next_attempt_at = None;
+                p.last_error = ok.note;
+                if let Some(remote) = ok.remote_id {
+                    p.remote_id = Some(remote.clone());
+                    self.remote_ids
+                        .insert((dest.clone(), d.notification.incident.clone()), remote);
+                }
+                self.metrics.count(kind, "delivered");
+                if let Some(seen) = self.seen.remove(key) {
+                    Metrics::observe(&self.metrics.to_delivered, seen.elapsed().as_secs_f64());
+                }
+                true
+            }
+            Err(e) => {
+                lane.breaker.on_failure(now, &self.settings);
+                p.last_error = Some(e.message.clone());
+                if e.permanent || p.attempts >= self.settings.max_attempts {
+                    p.state = DeliveryState::Dead;
+                    p.next_attempt_at = None;
+                    lane.retry_at = None;
+                    self.metrics.count(kind, "dead");
+                    self.seen.remove(key);
+                    tracing::warn!(key, destination = %dest, attempts = p.attempts, error = %e.message, "delivery dead");
+                    true
+                } else {
+                    let backoff = self.settings.backoff(p.attempts);
+                    let wait = match e.retry_after {
+                        Some(ra) => {
+                            self.metrics.count(kind, "rate_limited");
+                            ra.min(self.settings.max_retry_after)
+                        }
+                        None => {
+                            self.metrics.count(kind, "retried");
+                            backoff
+                        }
+                    };
+                    p.state = DeliveryState::Retrying;
+                    let at = now + wait;
+                    lane.retry_at = Some(at);
+                    p.next_attempt_at = Some(now_ms + wait.as_millis() as i64);
+                    tracing::debug!(key, destination = %dest, attempts = p.attempts, wait_ms = wait.as_millis() as u64, error = %e.message, "delivery failed; retrying");
+                    false
+                }
+            }
+        };
+        if finished {
+            if lane.queue.front().map(String::as_str) == Some(key) {
+                lane.queue.pop_front();
+            }
+            self.pending = self.pending.saturating_sub(1);
+            self.metrics.queue_depth.store(self.pending as u64, Ordering::Relaxed);
+            while self.pending < self.settings.max_pending {
+                match self.deferred.pop_front() {
+                    Some(r) => {
+                        let _ = r.send(());
+                    }
+                    None => break,
+                }
+            }
+        }
+        let record = Record::State {
+            key: key.to_string(),
+            progress: d.progress.clone(),
+        };
+        self.persist(vec![record]);
+    }
+
+    /// Starts every lane that may send now and arms one timer for the
+    /// earliest lane that may send later.
+    fn pump(&mut self, myself: &ActorRef<HubMsg>) {
+        let now = Instant::now();
+        let mut earliest: Option<Instant> = None;
+        let mut jobs = Vec::new();
+        for (dest, lane) in self.lanes.iter_mut() {
+            let Some(at) = lane.ready_at() else { continue };
+            if at > now {
+                earliest = Some(earliest.map_or(at, |e| e.min(at)));
+                continue;
+            }
+            let Some(key) = lane.queue.front().cloned() else {
+                continue;
+            };
+            let Some(d) = self.deliveries.get_mut(&key) else {
+                lane.queue.pop_front();
+                continue;
+            };
+            if lane.breaker.state(now) == BreakerState::HalfOpen {
+                tracing::info!(destination = %dest, "circuit half-open: trial request");
+            }
+            lane.in_flight = true;
+            lane.next_allowed = now + self.settings.interval(lane.kind);
+            d.progress.attempts += 1;
+            let remote_id = self
+                .remote_ids
+                .get(&(dest.clone(), d.notification.incident.clone()))
+                .cloned();
+            if d.progress.attempts == 1
+                && let Some(seen) = self.seen.get(&key)
+            {
+                Metrics::observe(&self.metrics.to_adapter, seen.elapsed().as_secs_f64());
+            }
+            jobs.push((
+                lane.kind,
+                Job {
+                    notification: d.notification.clone(),
+                    attempt: d.progress.attempts,
+                    remote_id,
+                },
+            ));
+        }
+        for (kind, job) in jobs {
+            match self.adapters.get(kind.adapter()) {
+                Some(a) => {
+                    let _ = a.cast(AdapterMsg::Deliver {
+                        job,
+                        hub: myself.clone(),
+                    });
+                }
+                None => {
+                    let key = job.notification.key.clone();
+                    let _ = myself.cast(HubMsg::Outcome {
+                        key,
+                        result: Err(SendError::permanent(format!(
+                            "no {} adapter configured",
+                            kind.adapter()
+                        ))),
+                    });
+                }
+            }
+        }
+        if let Some(at) = earliest {
+            let sooner = self.wake.as_ref().is_none_or(|(w, _)| at < *w);
+            if sooner {
+                if let Some((_, task)) = self.wake.take() {
+                    task.abort();
+                }
+                let me = myself.clone();
+                let task = tokio::spawn(async move {
+                    tokio::time::sleep_until(at).await;
+                    let _ = me.cast(HubMsg::Wake);
+                });
+                self.wake = Some((at, task));
+            }
+        }
+    }
+}
