@@ -10,5 +10,6 @@ mod notify_fault;
 mod otlp;
 mod playbook;
 mod review;
+mod status;
 mod support;
 mod timers;

@@ -101,6 +101,7 @@ pub fn summary_of(s: &Incident) -> Incident {
         update_reminded_at: s.update_reminded_at,
         stakeholders_notified_at: s.stakeholders_notified_at,
         review_reminded_at: s.review_reminded_at,
+        component_overrides: s.component_overrides.clone(),
         review: s.review.clone(),
         internal_updates: s.internal_updates,
         internal_updates_on_time: s.internal_updates_on_time,

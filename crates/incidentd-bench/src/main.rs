@@ -11,7 +11,9 @@
 //! `cargo run --release -p incidentd-bench -- timers` measures timers: see `timers.rs`.
 //!
 //! `cargo run --release -p incidentd-bench -- notify` measures the notifier: see `notify.rs`.
+//! `cargo run --release -p incidentd-bench -- status` measures the public status page: see `status.rs`.
 
+mod status;
 mod timers;
 
 mod alerts;
@@ -111,6 +113,18 @@ enum What {
         clients: usize,
         #[arg(long, default_value_t = 4)]
         connections: usize,
+    },
+    /// Status page: wrk on summary.json and /status beside a static server; PostUpdate → visible.
+    Status {
+        /// Seconds per wrk run.
+        #[arg(long, default_value_t = 10)]
+        secs: u64,
+        /// wrk connections.
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+        /// Customer updates timed from PostUpdate to visible.
+        #[arg(long, default_value_t = 200)]
+        probes: usize,
     },
 }
 
@@ -466,5 +480,10 @@ fn main() -> anyhow::Result<()> {
             clients,
             connections,
         } => rt.block_on(timers::run(live, burst, idle_secs, clients, connections)),
+        What::Status {
+            secs,
+            connections,
+            probes,
+        } => rt.block_on(status::run(secs, connections, probes)),
     }
 }

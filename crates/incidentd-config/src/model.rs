@@ -116,6 +116,11 @@ pub struct Service {
     pub status_page: bool,
     /// `group` (optional): status page component group, e.g. `"Checkout"`.
     pub group: Option<String>,
+    /// `description` (optional): one line under the component on the status page.
+    pub description: Option<String>,
+    /// `order` (optional): position on the status page; lower first, then
+    /// file order (services without it come after those with it).
+    pub order: Option<i64>,
 }
 
 /// A secret string from the config (webhook HMAC key, API key, password).

@@ -92,6 +92,8 @@ pub(crate) struct RawService {
     #[serde(default)]
     pub status_page: bool,
     pub group: Option<SStr>,
+    pub description: Option<String>,
+    pub order: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]

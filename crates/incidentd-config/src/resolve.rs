@@ -233,6 +233,8 @@ pub(crate) fn resolve(raw: &RawConfig, p: &mut Problems<'_>) -> Option<OrgConfig
                 tier,
                 status_page: x.status_page,
                 group: x.group.as_ref().map(|g| g.get_ref().clone()),
+                description: x.description.clone().filter(|d| !d.trim().is_empty()),
+                order: x.order,
             }
         })
         .collect();

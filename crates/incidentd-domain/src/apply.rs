@@ -5,8 +5,8 @@
 use crate::drill::DrillScript;
 use crate::event::{Event, EventKind};
 use crate::model::{
-    ChecklistItem, ChecklistItemKind, EntryKind, Escalation, Incident, Recipients, Role, RoleHeld, Sme, Status,
-    TimelineEntry, Update, UpdateKind,
+    ChecklistItem, ChecklistItemKind, ComponentOverride, EntryKind, Escalation, Incident, Recipients, Role, RoleHeld,
+    Sme, Status, TimelineEntry, Update, UpdateKind,
 };
 use crate::review::{ActionItem, ActionItemState};
 use crate::timers;
@@ -147,6 +147,8 @@ fn apply_kind(state: &mut Incident, event: &Event, kind: &EventKind) {
             }
             if *to == Status::Resolved {
                 state.resolved_at = Some(event.at);
+                // Status page overrides end with the incident.
+                state.component_overrides.clear();
             } else if *from == Status::Resolved {
                 state.resolved_at = None;
             }
@@ -309,6 +311,23 @@ fn apply_kind(state: &mut Incident, event: &Event, kind: &EventKind) {
             state.review_reminded_at = Some(event.at);
             let text = format!("Post-incident review overdue (due {due_at}); reminded {}", who(notify));
             system(state, text);
+        }
+        EventKind::ComponentStatusSet { service, status } => {
+            let at = event.at;
+            let entry = ComponentOverride {
+                service: service.clone(),
+                status: *status,
+                at,
+                by: by.clone(),
+            };
+            match state.component_overrides.iter_mut().find(|o| &o.service == service) {
+                Some(o) => *o = entry,
+                None => state.component_overrides.push(entry),
+            }
+            system(
+                state,
+                format!("Status page: {service} set to {status} (until the incident resolves)"),
+            );
         }
         EventKind::ReviewUpdated { sections } => {
             state.review.sections.merge(sections);

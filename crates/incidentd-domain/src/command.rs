@@ -1,7 +1,9 @@
 //! What a caller asks an incident to do. Commands are validated by `decide`;
 //! only the events it returns change state.
 
-use crate::model::{DataLoss, EntryKind, IncidentId, Role, Severity, Status, UpdateFields, UpdateKind};
+use crate::model::{
+    ComponentStatus, DataLoss, EntryKind, IncidentId, Role, Severity, Status, UpdateFields, UpdateKind,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Command {
@@ -68,6 +70,12 @@ pub enum Action {
     /// A deadline may have passed: fire whatever is due at `now` (sent by
     /// the incident's own timer, never by a client).
     Tick,
+    /// The comms lead sets a status page component's status for as long as
+    /// this incident is open (issue 5).
+    SetComponentStatus {
+        service: String,
+        status: ComponentStatus,
+    },
     /// Write review sections (resolved incidents only); `None` keeps a section.
     UpdateReview {
         sections: crate::review::ReviewSections,
@@ -111,6 +119,7 @@ impl Action {
             Action::DropActionItem { .. } => "drop_action_item",
             Action::Alert(_) => "alert",
             Action::StartScript { .. } => "start_script",
+            Action::SetComponentStatus { .. } => "set_component_status",
         }
     }
 }

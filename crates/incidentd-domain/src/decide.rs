@@ -354,6 +354,27 @@ pub fn decide(state: &Incident, cmd: &Command, ctx: &Ctx<'_>) -> Result<Vec<Even
                 was_due_at,
             })])
         }
+        Action::SetComponentStatus { service, status } => {
+            ensure_open(state)?;
+            if service.is_empty() {
+                return Err(DomainError::invalid("service", "is required"));
+            }
+            check_id("service", service)?;
+            if !ctx.directory.has_service(service) {
+                return Err(DomainError::not_found(
+                    "service",
+                    format!("unknown service {service:?}"),
+                ));
+            }
+            let current = state.component_overrides.iter().find(|o| &o.service == service);
+            if current.is_some_and(|o| o.status == *status) {
+                return Ok(vec![]);
+            }
+            Ok(vec![event(EventKind::ComponentStatusSet {
+                service: service.clone(),
+                status: *status,
+            })])
+        }
         Action::UpdateReview { sections } => {
             ensure_reviewable(state)?;
             let mut clean = ReviewSections::default();

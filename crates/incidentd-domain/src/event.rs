@@ -3,7 +3,8 @@
 //! fields may be added, existing ones never change meaning.
 
 use crate::model::{
-    ChecklistItemKind, DataLoss, EntryKind, IncidentId, Recipients, Role, Severity, Status, UpdateFields, UpdateKind,
+    ChecklistItemKind, ComponentStatus, DataLoss, EntryKind, IncidentId, Recipients, Role, Severity, Status,
+    UpdateFields, UpdateKind,
 };
 use crate::review::ReviewSections;
 use crate::time::Timestamp;
@@ -148,6 +149,12 @@ pub enum EventKind {
         due_at: Timestamp,
         notify: Recipients,
     },
+    /// The comms lead set a status page component's status (an override
+    /// that lasts while the incident is open).
+    ComponentStatusSet {
+        service: String,
+        status: ComponentStatus,
+    },
     // The review (from resolution on).
     /// Sections written or rewritten (only the ones set).
     ReviewUpdated {
@@ -210,6 +217,7 @@ impl EventKind {
             EventKind::SmeReportOverdue { .. } => "sme_report_overdue",
             EventKind::Escalated { .. } => "escalated",
             EventKind::ReviewOverdue { .. } => "review_overdue",
+            EventKind::ComponentStatusSet { .. } => "component_status_set",
             EventKind::ReviewUpdated { .. } => "review_updated",
             EventKind::ActionItemAdded { .. } => "action_item_added",
             EventKind::ActionItemCompleted { .. } => "action_item_completed",

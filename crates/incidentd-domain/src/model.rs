@@ -331,6 +331,10 @@ pub struct Incident {
     /// Reminder that the post-incident review is overdue.
     #[serde(default)]
     pub review_reminded_at: Option<Timestamp>,
+    /// Status page component statuses set by the comms lead while the
+    /// incident is open (issue 5); cleared when it resolves.
+    #[serde(default)]
+    pub component_overrides: Vec<ComponentOverride>,
     /// The post-incident review (from resolution on).
     #[serde(default)]
     pub review: crate::review::Review,
@@ -374,4 +378,58 @@ impl Incident {
     pub fn reference(&self) -> String {
         format!("INC-{}", self.number)
     }
+}
+
+/// A status page component's status, in Statuspage's public vocabulary.
+/// Ordered: `MajorOutage` is the worst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ComponentStatus {
+    Operational,
+    DegradedPerformance,
+    PartialOutage,
+    MajorOutage,
+}
+
+impl ComponentStatus {
+    /// What an open incident of this severity does to its components.
+    pub fn from_severity(s: Severity) -> ComponentStatus {
+        match s {
+            Severity::Sev1 => ComponentStatus::MajorOutage,
+            Severity::Sev2 => ComponentStatus::PartialOutage,
+            Severity::Sev3 => ComponentStatus::DegradedPerformance,
+            Severity::Sev4 => ComponentStatus::Operational,
+        }
+    }
+
+    /// The Statuspage API spelling (`major_outage`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ComponentStatus::Operational => "operational",
+            ComponentStatus::DegradedPerformance => "degraded_performance",
+            ComponentStatus::PartialOutage => "partial_outage",
+            ComponentStatus::MajorOutage => "major_outage",
+        }
+    }
+}
+
+impl fmt::Display for ComponentStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ComponentStatus::Operational => "operational",
+            ComponentStatus::DegradedPerformance => "degraded performance",
+            ComponentStatus::PartialOutage => "partial outage",
+            ComponentStatus::MajorOutage => "major outage",
+        })
+    }
+}
+
+/// The comms lead's override of one component's status for one incident.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComponentOverride {
+    pub service: String,
+    pub status: ComponentStatus,
+    pub at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }

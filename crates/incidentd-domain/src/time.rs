@@ -61,7 +61,7 @@ impl fmt::Display for Timestamp {
 /// Days since the epoch to a proleptic Gregorian (year, month, day); the
 /// well-known era-based algorithm (H. Hinnant, "chrono-Compatible Low-Level
 /// Date Algorithms"), written out here.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

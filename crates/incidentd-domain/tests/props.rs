@@ -147,6 +147,19 @@ fn action() -> impl Strategy<Value = Action> {
                     ..Default::default()
                 }
             }),
+        1 => (
+            prop::sample::select(&["payments-api", "checkout-web", ""][..]),
+            prop::sample::select(&[
+                ComponentStatus::Operational,
+                ComponentStatus::DegradedPerformance,
+                ComponentStatus::PartialOutage,
+                ComponentStatus::MajorOutage,
+            ][..]),
+        )
+            .prop_map(|(service, status)| Action::SetComponentStatus {
+                service: service.to_string(),
+                status,
+            }),
     ]
 }
 
@@ -181,6 +194,20 @@ fn check_invariants(s: &Incident, events_so_far: u64) {
     if let Some(p) = s.customer_impact_percent {
         assert!(p <= 100);
     }
+    if s.status == Status::Resolved {
+        assert!(
+            s.component_overrides.is_empty(),
+            "status page overrides end with the incident"
+        );
+    }
+    let mut services: Vec<&str> = s.component_overrides.iter().map(|o| o.service.as_str()).collect();
+    services.sort();
+    services.dedup();
+    assert_eq!(
+        services.len(),
+        s.component_overrides.len(),
+        "one override per component"
+    );
     let mut rules: Vec<&str> = s.escalations.iter().map(|e| e.rule.as_str()).collect();
     rules.sort();
     rules.dedup();

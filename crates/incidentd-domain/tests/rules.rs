@@ -412,3 +412,40 @@ fn bad_input_is_named() {
     );
     assert_eq!(w.state, before);
 }
+
+/// Issue 5: the comms lead's component override is on the timeline, is not
+/// repeated, and ends with the incident.
+#[test]
+fn component_override_is_recorded_and_ends_with_the_incident() {
+    let mut w = World::declared(Some(Severity::Sev2));
+    let set = |status| Action::SetComponentStatus {
+        service: "payments-api".into(),
+        status,
+    };
+    let events = w.run("bob", set(ComponentStatus::MajorOutage)).unwrap();
+    assert_eq!(events.len(), 1);
+    assert!(
+        w.last_entry().contains("payments-api set to major outage"),
+        "{}",
+        w.last_entry()
+    );
+    assert_eq!(w.state.component_overrides[0].by.as_deref(), Some("bob"));
+    assert!(
+        w.run("bob", set(ComponentStatus::MajorOutage)).unwrap().is_empty(),
+        "same status: no event"
+    );
+    w.run("bob", set(ComponentStatus::PartialOutage)).unwrap();
+    assert_eq!(w.state.component_overrides.len(), 1, "one override per component");
+    let empty = w.run(
+        "bob",
+        Action::SetComponentStatus {
+            service: String::new(),
+            status: ComponentStatus::Operational,
+        },
+    );
+    assert_eq!(empty.unwrap_err().field, Some("service"));
+    w.run("alice", Action::Resolve { note: "fixed".into() }).unwrap();
+    assert!(w.state.component_overrides.is_empty());
+    let after = w.run("bob", set(ComponentStatus::MajorOutage)).unwrap_err();
+    assert_eq!(after.kind, ErrorKind::FailedPrecondition);
+}

@@ -15,6 +15,7 @@ pub mod notify;
 pub mod pagerduty;
 pub mod review;
 pub mod server;
+pub mod statuspage_grpc;
 
 pub use alert_grpc::AlertApi;
 pub use grpc::IncidentApi;
@@ -22,3 +23,4 @@ pub use http::{HttpState, router};
 pub use ingest::{AlertIngest, IntegrationRoute, Integrations, SourceKind};
 pub use metrics::RpcMetrics;
 pub use server::{serve_grpc, serve_grpc_with, set_not_serving};
+pub use statuspage_grpc::StatusPageApi;

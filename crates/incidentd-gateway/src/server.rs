@@ -8,12 +8,14 @@ use crate::grpc::IncidentApi;
 use crate::metrics::RpcMetrics;
 use crate::notify::NotificationApi;
 use crate::review::ReviewApi;
+use crate::statuspage_grpc::StatusPageApi;
 use incidentd_actors::Handle;
 use incidentd_proto::v1::alert_service_server::AlertServiceServer;
 use incidentd_proto::v1::drill_service_server::DrillServiceServer;
 use incidentd_proto::v1::incident_service_server::IncidentServiceServer;
 use incidentd_proto::v1::notification_service_server::NotificationServiceServer;
 use incidentd_proto::v1::review_service_server::ReviewServiceServer;
+use incidentd_proto::v1::status_page_service_server::StatusPageServiceServer;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tonic_health::server::HealthReporter;
@@ -31,10 +33,12 @@ pub async fn serve_grpc(
     stop: tokio::sync::watch::Receiver<bool>,
     alerts: AlertApi,
 ) -> Result<(), BoxError> {
-    serve_grpc_with(listener, handle, rpc, health, stop, alerts, None).await
+    serve_grpc_with(listener, handle, rpc, health, stop, alerts, None, None).await
 }
 
-/// `serve_grpc` plus the `NotificationService` of a running notifier.
+/// `serve_grpc` plus the `NotificationService` of a running notifier and
+/// the `StatusPageService`.
+#[allow(clippy::too_many_arguments)]
 pub async fn serve_grpc_with(
     listener: TcpListener,
     handle: Handle,
@@ -46,6 +50,7 @@ pub async fn serve_grpc_with(
     stop: tokio::sync::watch::Receiver<bool>,
     alerts: AlertApi,
     notifier: Option<incidentd_notify::Notifier>,
+    statuspage: Option<StatusPageApi>,
 ) -> Result<(), BoxError> {
     let notifications = notifier.map(|n| NotificationServiceServer::new(NotificationApi::new(n, rpc.clone())));
     let (reporter, health_service) = health;
@@ -68,6 +73,9 @@ pub async fn serve_grpc_with(
     reporter.set_serving::<AlertServiceServer<AlertApi>>().await;
     reporter.set_serving::<ReviewServiceServer<ReviewApi>>().await;
     reporter.set_serving::<DrillServiceServer<DrillApi>>().await;
+    if statuspage.is_some() {
+        reporter.set_serving::<StatusPageServiceServer<StatusPageApi>>().await;
+    }
     reporter
         .set_service_status("", tonic_health::ServingStatus::Serving)
         .await;
@@ -89,6 +97,7 @@ pub async fn serve_grpc_with(
         .add_service(reviews)
         .add_service(drills)
         .add_optional_service(notifications)
+        .add_optional_service(statuspage.map(StatusPageServiceServer::new))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;
     Ok(())
@@ -100,6 +109,9 @@ pub async fn set_not_serving(reporter: &HealthReporter) {
     reporter.set_not_serving::<AlertServiceServer<AlertApi>>().await;
     reporter.set_not_serving::<ReviewServiceServer<ReviewApi>>().await;
     reporter.set_not_serving::<DrillServiceServer<DrillApi>>().await;
+    reporter
+        .set_not_serving::<StatusPageServiceServer<StatusPageApi>>()
+        .await;
     reporter
         .set_service_status("", tonic_health::ServingStatus::NotServing)
         .await;

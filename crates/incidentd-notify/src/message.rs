@@ -160,6 +160,10 @@ pub(crate) fn describe(incident: &Incident, event: &Event) -> (String, String) {
             format!("{r}: post-incident review overdue (due {})", due_at.hhmm_utc()),
             String::new(),
         ),
+        EventKind::ComponentStatusSet { service, status } => (
+            format!("{r} status page: {service} set to {status} (until resolved)"),
+            String::new(),
+        ),
         other => (format!("{r} {}: {t}", other.name()), String::new()),
     }
 }

@@ -198,6 +198,8 @@ pub fn route(org: &OrgConfig, incident: &Incident, version: u64, event: &Event) 
         EventKind::DrillStarted { .. } | EventKind::DrillInjected { .. } => t.team_chat(org, team),
         // Every alert of the incident cleared: worth a line in the team's channel.
         EventKind::AlertsAllResolved { .. } => t.team_chat(org, team),
+        // The comms lead changed what customers see (issue 5): the team hears of it.
+        EventKind::ComponentStatusSet { .. } => t.team_chat(org, team),
         EventKind::Acknowledged
         | EventKind::SmeTrackChanged { .. }
         | EventKind::RoleUnassigned { .. }

@@ -342,6 +342,7 @@ fn describe(k: &EventKind) -> String {
             )
         }
         EventKind::ReviewOverdue { notify, .. } => format!("review overdue → {}", to(notify)),
+        EventKind::ComponentStatusSet { service, status } => format!("status page: {service} {status}"),
         EventKind::AlertAttached { alert, .. } => {
             let what = if alert.summary.is_empty() {
                 &alert.fingerprint

@@ -7,6 +7,7 @@
 pub mod alerts;
 pub mod org;
 pub mod scenarios;
+pub mod statuspage;
 pub mod telemetry;
 
 use anyhow::{Context, bail};
@@ -211,6 +212,7 @@ pub async fn serve_with(
     let notify_org = Arc::new(org.config.clone());
     let org: Arc<org::Org> = Arc::new(org);
     let integrations = alerts::integrations(&org.config);
+    let catalog = statuspage::catalog(&org.config);
     let http_addr = http_listener.local_addr()?;
     let grpc_addr = grpc_listener.local_addr()?;
     let http_state = HttpState {
@@ -218,8 +220,11 @@ pub async fn serve_with(
         ..Default::default()
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    // The status page appears once recovery is done (503 until then).
+    let page_slot: Arc<std::sync::OnceLock<incidentd_statuspage::StatusPage>> = Arc::default();
     let http = {
-        let app = incidentd_gateway::router(http_state.clone());
+        let app = incidentd_gateway::router(http_state.clone())
+            .merge(incidentd_statuspage::router(page_slot.clone(), stop_rx.clone()));
         let mut stop = stop_rx.clone();
         tokio::spawn(async move {
             // Webhook and status-page replies go out at once (no Nagle + delayed ACK stall).
@@ -238,7 +243,7 @@ pub async fn serve_with(
 
     // Recovery: every live incident is back before we report ready.
     let dir = data_dir.to_path_buf();
-    let (store, recovery) = tokio::task::spawn_blocking(move || {
+    let (store, mut recovery) = tokio::task::spawn_blocking(move || {
         Store::open(StoreConfig {
             dir,
             snapshot_flush_every: Duration::from_secs(1),
@@ -248,6 +253,8 @@ pub async fn serve_with(
     .context("store recovery panicked")?
     .with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
     let log_bytes = recovery.log_bytes;
+    // Maintenance windows share the log; the incident actors get only incidents.
+    let maintenance = incidentd_statuspage::split_recovery(&mut recovery);
     let (handle, recovered) = Handle::start(store.clone(), recovery, org.clone(), ActorOptions::default())
         .await
         .context("cannot start incident actors")?;
@@ -275,6 +282,20 @@ pub async fn serve_with(
         integrations,
     );
     let _ = http_state.alerts.set(alert_ingest.clone());
+    // The status page loads beside the incident service, not before it:
+    // readiness never waits for it (its HTTP paths answer 503, its RPCs
+    // UNAVAILABLE, for the moment it takes).
+    let page_start = {
+        let (handle, slot) = (handle.clone(), page_slot.clone());
+        tokio::spawn(async move {
+            match incidentd_statuspage::StatusPage::start(handle, catalog, maintenance).await {
+                Ok(page) => {
+                    let _ = slot.set(page);
+                }
+                Err(e) => tracing::error!(error = %e, "status page did not start"),
+            }
+        })
+    };
 
     let health = tonic_health::server::health_reporter();
     let reporter = health.0.clone();
@@ -284,8 +305,10 @@ pub async fn serve_with(
         let rpc = http_state.rpc.clone();
         let notifier = Some(notifier.clone());
         let alerts = incidentd_gateway::AlertApi::new(alert_ingest, rpc.clone());
+        let statuspage = Some(incidentd_gateway::StatusPageApi::new(page_slot.clone(), rpc.clone()));
         tokio::spawn(async move {
-            incidentd_gateway::serve_grpc_with(grpc_listener, handle, rpc, health, stop, alerts, notifier).await
+            incidentd_gateway::serve_grpc_with(grpc_listener, handle, rpc, health, stop, alerts, notifier, statuspage)
+                .await
         })
     };
     http_state.ready.store(true, Ordering::Release);
@@ -315,6 +338,10 @@ pub async fn serve_with(
         Err(e) => tracing::error!(error = %e, "grpc server task failed"),
     }
     let _ = http.await;
+    page_start.abort();
+    if let Some(page) = page_slot.get() {
+        page.stop();
+    }
     handle.shutdown().await;
     notifier.shutdown().await;
     store.close().await.context("final store flush")?;
