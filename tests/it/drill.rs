@@ -206,6 +206,50 @@ async fn a_drill_plays_its_script_and_is_debriefed() {
     assert_eq!(bob.commander, 1);
     assert_eq!(rotation.never_commander, ["alice", "dave"]);
     assert_eq!(rotation.suggested_commander, "alice");
+
+    // A built-in drill, run to resolution with its debrief: nothing of it
+    // reaches the public status page.
+    let builtin = drills
+        .start_drill(start("sev1-payments-outage", "bob", "payments"))
+        .await
+        .unwrap()
+        .into_inner();
+    c.resolve_incident(pb::ResolveIncidentRequest {
+        id: builtin.id.clone(),
+        note: "drill over".into(),
+        by: "bob".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    reviews
+        .update_review(pb::UpdateReviewRequest {
+            incident_id: builtin.id.clone(),
+            root_causes: Some("A schema migration held a lock.".into()),
+            by: "bob".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    for path in [
+        "/status/api/v2/summary.json",
+        "/status/api/v2/incidents.json",
+        "/status/api/v2/incidents/unresolved.json",
+        "/status/feed.atom",
+        "/status",
+    ] {
+        let (code, body) = crate::support::http_get(&server.http, path).await;
+        assert_eq!(code, 200, "{path}");
+        for secret in [
+            "Payments down: card payments",
+            "Cache stampede",
+            "[DRILL]",
+            &builtin.id,
+            &inc.id,
+        ] {
+            assert!(!body.contains(secret), "{path} shows drill text {secret:?}");
+        }
+    }
     server.terminate().await;
 }
 
