@@ -2,48 +2,18 @@
 //! concurrency and across restarts; order kept per key; a closed key opens a
 //! new incident, a recently resolved one is reopened.
 
-use incidentd_actors::{Alerts, Clock, Filter, Handle, Options, OrgView, Outcome};
+mod common;
+
+use incidentd_actors::{Alerts, Filter, Handle, Outcome};
 use incidentd_domain::{
-    Action, AlertAction, AlertIntake, AlertRules, AlertSignal, AlertStatus, Command, OpenDirectory, Policy,
-    RouteDefaults, Timestamp,
+    Action, AlertAction, AlertIntake, AlertRules, AlertSignal, AlertStatus, Command, RouteDefaults, Timestamp,
 };
-use incidentd_store::{Store, StoreConfig};
+use incidentd_store::Store;
 use std::sync::Arc;
 use std::time::Duration;
 
-struct Everyone;
-
-impl incidentd_domain::Directory for Everyone {
-    fn has_team(&self, id: &str) -> bool {
-        OpenDirectory.has_team(id)
-    }
-    fn has_person(&self, id: &str) -> bool {
-        OpenDirectory.has_person(id)
-    }
-    fn has_service(&self, id: &str) -> bool {
-        OpenDirectory.has_service(id)
-    }
-}
-
-impl OrgView for Everyone {
-    fn policy(&self, _team: &str) -> Arc<Policy> {
-        Arc::new(Policy::playbook())
-    }
-}
-
 async fn start(dir: &std::path::Path) -> (Handle, Alerts, Store) {
-    let (store, recovery) = Store::open(StoreConfig {
-        dir: dir.to_path_buf(),
-        snapshot_flush_every: Duration::from_secs(1),
-    })
-    .unwrap();
-    let opts = Options {
-        clock: Clock::anchored(Timestamp(1_795_729_200_000)),
-        snapshot_every: 4,
-    };
-    let (handle, _) = Handle::start(store.clone(), recovery, Arc::new(Everyone), opts)
-        .await
-        .unwrap();
+    let (handle, store) = common::start(dir, Timestamp(1_795_729_200_000)).await;
     let alerts = Alerts::start(&handle).await.unwrap();
     (handle, alerts, store)
 }

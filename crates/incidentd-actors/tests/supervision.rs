@@ -2,27 +2,15 @@
 //! nothing acknowledged lost; resolved incidents' actors retire and come back
 //! on demand; a restart of the whole process recovers every incident.
 
-use incidentd_actors::{Clock, Error, Filter, Handle, OpenOrg, Options};
+mod common;
+
+use incidentd_actors::{Error, Filter, Handle};
 use incidentd_domain::{Action, Command, EntryKind, Severity, Status, Timestamp};
-use incidentd_store::{Store, StoreConfig};
-use std::sync::Arc;
+use incidentd_store::Store;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 async fn start(dir: &std::path::Path) -> (Handle, Store) {
-    let (store, recovery) = Store::open(StoreConfig {
-        dir: dir.to_path_buf(),
-        snapshot_flush_every: Duration::from_secs(1),
-    })
-    .unwrap();
-    let opts = Options {
-        clock: Clock::anchored(Timestamp(1_795_729_200_000)),
-        snapshot_every: 4,
-    };
-    let (handle, _) = Handle::start(store.clone(), recovery, Arc::new(OpenOrg), opts)
-        .await
-        .unwrap();
-    (handle, store)
+    common::start(dir, Timestamp(1_795_729_200_000)).await
 }
 
 fn declare(title: &str) -> Command {

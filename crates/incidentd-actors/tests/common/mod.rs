@@ -1,3 +1,6 @@
+// Each test binary uses a subset of these helpers.
+#![allow(dead_code)]
+
 //! Shared by the actor tests: a real store in a temp dir, a paused-clock
 //! helper, start and stop.
 
