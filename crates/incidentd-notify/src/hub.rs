@@ -387,6 +387,14 @@ impl HubState {
                 p.delivered_at = Some(now_ms);
                 p.next_attempt_at = None;
                 p.last_error = ok.note;
+                // Delivered for good: keep the headline, drop the payload
+                // (memory stays small however long the history grows).
+                let m = &mut d.notification.message;
+                m.body = String::new();
+                m.event_json = String::new();
+                m.fields = Vec::new();
+                m.mentions = Vec::new();
+                m.public_text = None;
                 if let Some(remote) = ok.remote_id {
                     p.remote_id = Some(remote.clone());
                     self.remote_ids
