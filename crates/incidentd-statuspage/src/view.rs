@@ -275,7 +275,12 @@ impl PublicIncident {
     /// the comms lead posted a customer-facing update. An incident of
     /// internal services only, never announced, stays off the page.
     pub fn is_public(&self, catalog: &Catalog) -> bool {
-        !self.updates.is_empty() || self.affected().iter().any(|c| catalog.component(c).is_some())
+        !self.updates.is_empty()
+            || self
+                .components
+                .iter()
+                .chain(self.overrides.iter().map(|(c, _)| c))
+                .any(|c| catalog.component(c).is_some())
     }
 
     /// Every component this incident names or overrides.
