@@ -128,13 +128,14 @@ pub struct Milestone {
 /// system entries and findings, not every note.
 pub fn generated_timeline(s: &Incident) -> Vec<Milestone> {
     let mut out: Vec<Milestone> = Vec::new();
-    // The incident, not what was done about the review afterwards.
-    let end = s.resolved_at.unwrap_or(Timestamp(i64::MAX));
-    for e in s.timeline.iter().take_while(|e| e.at <= end) {
-        if e.at == end && !e.text.starts_with("Resolved") && out.last().is_some_and(|m| m.text.starts_with("Resolved"))
-        {
-            break;
-        }
+    // The incident up to its resolution, not what was done about the review afterwards.
+    let resolution = s.resolved_at.and_then(|t| {
+        s.timeline
+            .iter()
+            .position(|e| e.at == t && e.text.starts_with("Resolved"))
+    });
+    let end = resolution.map_or(s.timeline.len(), |i| i + 1);
+    for e in &s.timeline[..end] {
         let keep = match e.kind {
             EntryKind::Finding | EntryKind::Decision => true,
             EntryKind::System => !e.text.starts_with("Impact updated") || e.text.contains("data loss"),

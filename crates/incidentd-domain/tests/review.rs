@@ -79,6 +79,16 @@ impl Sim {
     }
 }
 
+fn internal_update() -> Action {
+    Action::PostUpdate {
+        kind: UpdateKind::Internal,
+        fields: UpdateFields {
+            current_theory: Some("db".into()),
+            ..Default::default()
+        },
+    }
+}
+
 fn sections(root: &str) -> ReviewSections {
     ReviewSections {
         root_causes: Some(root.into()),
@@ -281,16 +291,7 @@ fn report_on_a_known_history() {
     // SEV-1 #1: ack 4 min, mitigated 20 min, resolved 60 min.
     let mut a = Sim::declared(Severity::Sev1, false, 0);
     a.at(4 * MIN).ok("bob", Action::Acknowledge);
-    a.at(10 * MIN).ok(
-        "bob",
-        Action::PostUpdate {
-            kind: UpdateKind::Internal,
-            fields: UpdateFields {
-                current_theory: Some("db".into()),
-                ..Default::default()
-            },
-        },
-    ); // on time (due 15 min)
+    a.at(10 * MIN).ok("bob", internal_update()); // on time (due 15 min)
     a.at(20 * MIN).ok(
         "bob",
         Action::SetStatus {
@@ -298,16 +299,7 @@ fn report_on_a_known_history() {
             note: String::new(),
         },
     );
-    a.at(40 * MIN).ok(
-        "bob",
-        Action::PostUpdate {
-            kind: UpdateKind::Internal,
-            fields: UpdateFields {
-                current_theory: Some("db".into()),
-                ..Default::default()
-            },
-        },
-    ); // late (due 25 min)
+    a.at(40 * MIN).ok("bob", internal_update()); // late (due 25 min)
     a.at(60 * MIN).resolve();
     a.ok("bob", add_item("carol", 2 * HOUR));
     a.at(90 * MIN).ok("carol", Action::CompleteActionItem { number: 1 });
