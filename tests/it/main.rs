@@ -2,6 +2,7 @@
 //! `incidentd` binary on `127.0.0.1:0` with its own data dir.
 
 mod alerts;
+mod auth;
 mod bad_input;
 mod ctl;
 mod drill;

@@ -82,6 +82,8 @@ pub fn workspace_bin(name: &str) -> PathBuf {
 
 pub struct Server {
     child: Child,
+    /// The server's process id (signals).
+    pub pid: Option<u32>,
     pub grpc: String,
     /// HTTP address (health, readiness, metrics).
     pub http: String,
@@ -95,12 +97,22 @@ impl Server {
 
     /// Like `start`, with extra environment variables for the server.
     pub async fn start_with_env(data_dir: &Path, config: &Path, env: &[(&str, &str)]) -> Server {
+        Self::spawn(data_dir, config, env, true).await
+    }
+
+    /// Starts `incidentd` without `--dev`: every call needs a token of the config.
+    pub async fn start_secured(data_dir: &Path, config: &Path) -> Server {
+        Self::spawn(data_dir, config, &[], false).await
+    }
+
+    async fn spawn(data_dir: &Path, config: &Path, env: &[(&str, &str)], dev: bool) -> Server {
         let mut child = Command::new(workspace_bin("incidentd"))
             .arg("--data-dir")
             .arg(data_dir)
             .arg("--config")
             .arg(config)
-            .args(["--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--dev"])
+            .args(["--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
+            .args(dev.then_some("--dev"))
             .env("RUST_LOG", "warn")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
@@ -129,7 +141,8 @@ impl Server {
         assert!(ok, "incidentd exited before it was ready");
         // Keep draining stdout so the server never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Server { child, grpc, http }
+        let pid = child.id();
+        Server { child, pid, grpc, http }
     }
 
     pub async fn client(&self) -> IncidentServiceClient<Channel> {

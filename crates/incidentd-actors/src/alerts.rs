@@ -344,6 +344,7 @@ impl RouterState {
         );
         let (tx, rx) = oneshot::channel();
         let cmd = Command {
+            access: Default::default(),
             by: None,
             action: Action::Alert(intake),
         };
@@ -420,6 +421,7 @@ impl RouterState {
         let span = batch.first().map_or_else(tracing::Span::none, |(_, _, s)| s.clone());
         let msg = IncidentMsg::Execute {
             cmd: Command {
+                access: Default::default(),
                 by: None,
                 action: Action::Alert(merged),
             },

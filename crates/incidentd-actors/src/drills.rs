@@ -66,6 +66,7 @@ impl Handle {
             return Err(DomainError::invalid("roles.smes.track", "every SME needs a person and a track").into());
         }
         let declare = Command {
+            access: Default::default(),
             by: by.clone(),
             action: Action::Declare {
                 id: IncidentId::default(),
@@ -81,7 +82,11 @@ impl Handle {
         };
         let inc = self.declare(declare, request_id.clone()).await?;
         let step = |action: Action, n: String| {
-            let cmd = Command { by: by.clone(), action };
+            let cmd = Command {
+                access: Default::default(),
+                by: by.clone(),
+                action,
+            };
             let rid = request_id.as_ref().map(|r| format!("{r}/{n}"));
             self.execute_incident(inc.id, cmd, rid)
         };

@@ -250,6 +250,7 @@ impl IncidentState {
             return Ok(());
         }
         let tick = Command {
+            access: Default::default(),
             by: None,
             action: Action::Tick,
         };

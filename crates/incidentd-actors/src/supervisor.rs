@@ -26,11 +26,14 @@ pub struct Filter {
     pub severity: Vec<Severity>,
     pub active_only: bool,
     pub drill: Option<bool>,
+    /// The teams the caller may read (`None`: all), from its token.
+    pub readable: Option<Arc<[String]>>,
 }
 
 impl Filter {
     pub fn matches(&self, s: &Incident) -> bool {
         self.team.as_ref().is_none_or(|t| *t == s.team)
+            && self.readable.as_ref().is_none_or(|ts| ts.contains(&s.team))
             && (self.status.is_empty() || self.status.contains(&s.status))
             && (self.severity.is_empty() || self.severity.contains(&s.severity))
             && (!self.active_only || !s.is_resolved())

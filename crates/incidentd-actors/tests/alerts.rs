@@ -135,6 +135,7 @@ async fn a_closed_key_opens_a_new_incident_and_a_recent_one_reopens() {
         handle.execute_incident(
             id,
             Command {
+                access: Default::default(),
                 by: Some("alice".into()),
                 action: Action::Resolve { note: "fixed".into() },
             },

@@ -15,6 +15,7 @@ async fn start(dir: &std::path::Path) -> (Handle, Store) {
 
 fn declare(title: &str) -> Command {
     Command {
+        access: Default::default(),
         by: Some("alice".into()),
         action: Action::Declare {
             id: Default::default(),
@@ -33,6 +34,7 @@ fn declare(title: &str) -> Command {
 
 fn note(text: &str) -> Command {
     Command {
+        access: Default::default(),
         by: Some("bob".into()),
         action: Action::AddEntry {
             kind: EntryKind::Note,
@@ -84,6 +86,7 @@ async fn resolved_actors_retire_and_rehydrate_on_demand() {
         .await
         .unwrap();
     let resolve = Command {
+        access: Default::default(),
         by: Some("alice".into()),
         action: Action::Resolve { note: "fixed".into() },
     };
@@ -100,6 +103,7 @@ async fn resolved_actors_retire_and_rehydrate_on_demand() {
     let s = handle.get(inc.id).await.unwrap();
     assert_eq!(s.version, resolved.version);
     let reopen = Command {
+        access: Default::default(),
         by: Some("alice".into()),
         action: Action::SetStatus {
             status: Status::Investigating,

@@ -24,6 +24,7 @@ const MIN: u64 = 60;
 
 fn cmd(by: &str, action: Action) -> Command {
     Command {
+        access: Default::default(),
         by: Some(by.into()),
         action,
     }

@@ -35,8 +35,8 @@ use toml::de::DeTable;
 pub use duration::{DurationError, format_duration, parse_duration};
 pub use error::{ConfigError, Problem};
 pub use model::{
-    BlameRuleConfig, Destination, Integration, Org, OrgConfig, Person, Principal, Secret, Service, Sha256Digest, Smtp,
-    Team, TeamAccess, TokenConfig,
+    AccessConfig, BlameRuleConfig, Destination, Integration, Org, OrgConfig, Person, Principal, Secret, Service,
+    Sha256Digest, Smtp, Team, TeamAccess, TokenConfig,
 };
 pub use policy::{Checklist, EscalationRule, Policy, SeverityPolicy};
 pub use resolve::{MAX_ID_LEN, is_valid_id};

@@ -36,6 +36,41 @@ pub struct OrgConfig {
     /// `[review] blame_rules`: the blameless check's wording rules, when the
     /// config replaces the built-in ones.
     pub blame_rules: Option<Vec<BlameRuleConfig>>,
+    /// `[access]`: authorisation, audit and back-pressure settings.
+    pub access: AccessConfig,
+}
+
+/// `[access]` (every key optional).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessConfig {
+    /// `read_across_teams` (default `true`): a `read` token sees every
+    /// team's incidents (a big organisation's visibility); `false` limits
+    /// reads to the token's teams.
+    pub read_across_teams: bool,
+    /// `audit_retention` (default `"400d"`): audit records older than this
+    /// are dropped (at start and daily).
+    pub audit_retention: Duration,
+    /// `rate_per_token` (default 200): requests per second one token may make
+    /// (token bucket); more is `RESOURCE_EXHAUSTED` / 429 with a retry hint.
+    pub rate_per_token: u32,
+    /// `burst_per_token` (default 400): the bucket's size.
+    pub burst_per_token: u32,
+    /// `max_in_flight` (default 4096): requests being served at once across
+    /// all callers; more is `RESOURCE_EXHAUSTED` / 429 (watch streams count
+    /// only while they are being set up).
+    pub max_in_flight: u32,
+}
+
+impl Default for AccessConfig {
+    fn default() -> Self {
+        AccessConfig {
+            read_across_teams: true,
+            audit_retention: Duration::from_secs(400 * 86_400),
+            rate_per_token: 200,
+            burst_per_token: 400,
+            max_in_flight: 4096,
+        }
+    }
 }
 
 /// One blameless-check rule: phrases (lower-case; `{person}` stands for a

@@ -30,6 +30,18 @@ pub(crate) struct RawConfig {
     pub integrations: Vec<Spanned<RawIntegration>>,
     pub policy: Option<RawPolicy>,
     pub review: Option<RawReview>,
+    pub access: Option<RawAccess>,
+}
+
+/// `[access]`: authorisation, audit and back-pressure settings (issue 8).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAccess {
+    pub read_across_teams: Option<bool>,
+    pub audit_retention: Option<SStr>,
+    pub rate_per_token: Option<Spanned<i64>>,
+    pub burst_per_token: Option<Spanned<i64>>,
+    pub max_in_flight: Option<Spanned<i64>>,
 }
 
 /// `[review]`: post-incident review settings.

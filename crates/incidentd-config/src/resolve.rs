@@ -11,8 +11,8 @@ use toml::Spanned;
 use crate::duration::parse_duration;
 use crate::error::Problems;
 use crate::model::{
-    BlameRuleConfig, Destination, Integration, Org, OrgConfig, Person, Principal, Secret, Service, Sha256Digest, Smtp,
-    Team, TeamAccess, TokenConfig,
+    AccessConfig, BlameRuleConfig, Destination, Integration, Org, OrgConfig, Person, Principal, Secret, Service,
+    Sha256Digest, Smtp, Team, TeamAccess, TokenConfig,
 };
 use crate::policy::{EscalationRule, Policy, SeverityPolicy};
 use crate::raw::{
@@ -260,6 +260,7 @@ pub(crate) fn resolve(raw: &RawConfig, p: &mut Problems<'_>) -> Option<OrgConfig
 
     let smtp = resolve_smtp(p, raw);
     let blame_rules = resolve_blame_rules(p, raw);
+    let access = resolve_access(p, raw);
 
     let integrations: Vec<Integration> = raw
         .integrations
@@ -348,7 +349,43 @@ pub(crate) fn resolve(raw: &RawConfig, p: &mut Problems<'_>) -> Option<OrgConfig
         integrations,
         policy,
         blame_rules,
+        access,
     })
+}
+
+fn resolve_access(p: &mut Problems<'_>, raw: &RawConfig) -> AccessConfig {
+    let mut out = AccessConfig::default();
+    let Some(a) = raw.access.as_ref() else { return out };
+    let label = "[access]";
+    if let Some(v) = a.read_across_teams {
+        out.read_across_teams = v;
+    }
+    if let Some(raw_d) = &a.audit_retention
+        && let Some(d) = parse_dur(p, raw_d, "audit_retention", label)
+    {
+        if d.as_secs() < 86_400 {
+            key_problem(p, raw_d, "audit_retention", label, "must be at least 1d");
+        }
+        out.audit_retention = d;
+    }
+    for (key, value, slot, max) in [
+        ("rate_per_token", &a.rate_per_token, &mut out.rate_per_token, 1_000_000),
+        (
+            "burst_per_token",
+            &a.burst_per_token,
+            &mut out.burst_per_token,
+            1_000_000,
+        ),
+        ("max_in_flight", &a.max_in_flight, &mut out.max_in_flight, 1_000_000),
+    ] {
+        if let Some(v) = value {
+            match u32::try_from(*v.get_ref()) {
+                Ok(n) if (1..=max).contains(&n) => *slot = n,
+                _ => key_problem(p, v, key, label, format!("must be between 1 and {max}")),
+            }
+        }
+    }
+    out
 }
 
 fn resolve_blame_rules(p: &mut Problems<'_>, raw: &RawConfig) -> Option<Vec<BlameRuleConfig>> {

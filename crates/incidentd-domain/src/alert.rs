@@ -422,6 +422,7 @@ pub fn decide(state: &Incident, intake: &AlertIntake, ctx: &Ctx<'_>) -> Result<V
             ),
         };
         let declare = Command {
+            access: Default::default(),
             by: None,
             action: Action::Declare {
                 id: intake.open_as.id,

@@ -10,6 +10,9 @@ pub struct Command {
     /// The acting person (from the request until auth exists, then from the token).
     pub by: Option<String>,
     pub action: Action,
+    /// What the caller may do (issue 8): checked by the incident's actor
+    /// against the state it owns, before `decide`.
+    pub access: crate::access::Access,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -58,6 +58,7 @@ pub fn decide(state: &Incident, cmd: &Command, ctx: &Ctx<'_>) -> Result<Vec<Even
     } else if !state.is_declared() {
         return Err(DomainError::not_found("id", "no such incident"));
     }
+    crate::access::check(&cmd.access, state, &cmd.action)?;
 
     match &cmd.action {
         Action::Declare {

@@ -11,6 +11,9 @@ pub enum ErrorKind {
     NotFound,
     /// Illegal transition (resolve twice, SME without track, ...).
     FailedPrecondition,
+    /// The caller's token lacks a scope or team, or a rule (resolve as
+    /// commander) refuses it (issue 8).
+    PermissionDenied,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -33,6 +36,13 @@ impl DomainError {
         DomainError {
             kind: ErrorKind::NotFound,
             field: Some(field),
+            message: message.into(),
+        }
+    }
+    pub fn permission_denied(message: impl Into<String>) -> Self {
+        DomainError {
+            kind: ErrorKind::PermissionDenied,
+            field: None,
             message: message.into(),
         }
     }

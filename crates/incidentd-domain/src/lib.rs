@@ -5,6 +5,7 @@
 //! everything is a function of its arguments, the clock included, which is
 //! what makes replay exact and the rules testable without a runtime.
 
+pub mod access;
 pub mod alert;
 pub mod apply;
 pub mod command;
@@ -20,6 +21,7 @@ pub mod template;
 pub mod time;
 pub mod timers;
 
+pub use access::{Access, Grant, Scope, Scopes, Teams};
 pub use alert::{Alert, AlertAction, AlertIntake, AlertRules, AlertSignal, AlertStatus, NewIncident, RouteDefaults};
 pub use apply::{apply, replay};
 pub use command::{Action, Command, Directory, OpenDirectory};

@@ -84,6 +84,7 @@ impl World {
             directory: &Org,
         };
         let cmd = Command {
+            access: Default::default(),
             by: by.map(str::to_string),
             action,
         };

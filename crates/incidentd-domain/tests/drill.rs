@@ -49,7 +49,15 @@ impl Sim {
             directory: &OpenDirectory,
         };
         let by = (!by.is_empty()).then(|| by.to_string());
-        let events = decide(&self.state, &Command { by, action }, &ctx)?;
+        let events = decide(
+            &self.state,
+            &Command {
+                access: Default::default(),
+                by,
+                action,
+            },
+            &ctx,
+        )?;
         for e in &events {
             apply(&mut self.state, e);
             self.log.push(serde_json::to_string(e).unwrap());

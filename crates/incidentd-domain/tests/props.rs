@@ -276,7 +276,7 @@ proptest! {
         let mut now = Timestamp(1_795_729_200_000);
         let mut live = Incident::default();
         let mut log: Vec<String> = Vec::new();
-        let declare = Command {
+        let declare = Command { access: Default::default(),
             by: Some("alice".into()),
             action: Action::Declare {
                 id: IncidentId(ulid::Ulid::from_parts(1, 7)),
@@ -291,7 +291,7 @@ proptest! {
             },
         };
         let all = std::iter::once((declare, 0)).chain(
-            steps.into_iter().map(|(action, by, dt)| (Command { by, action }, dt)),
+            steps.into_iter().map(|(action, by, dt)| (Command { access: Default::default(), by, action }, dt)),
         );
         for (cmd, dt) in all {
             now = Timestamp(now.0 + dt);
@@ -319,7 +319,7 @@ proptest! {
         let all = std::iter::once((Action::Alert(std::sync::Arc::new(first)), 0)).chain(steps);
         for (action, dt) in all {
             now = Timestamp(now.0 + dt);
-            step(&mut live, &mut log, &Command { by: None, action }, now, &policy)?;
+            step(&mut live, &mut log, &Command { access: Default::default(), by: None, action }, now, &policy)?;
         }
         let events: Vec<Event> = log.iter().map(|j| serde_json::from_str(j).unwrap()).collect();
         prop_assert_eq!(replay(&events), live);

@@ -55,6 +55,7 @@ impl Sim {
         let events = decide(
             &self.state,
             &Command {
+                access: Default::default(),
                 by: (!by.is_empty()).then(|| by.to_string()),
                 action,
             },

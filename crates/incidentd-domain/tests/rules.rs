@@ -44,6 +44,7 @@ impl World {
         let events = decide(
             &self.state,
             &Command {
+                access: Default::default(),
                 by: Some(by.into()),
                 action,
             },

@@ -53,7 +53,16 @@ impl Sim {
             policy: &self.policy,
             directory: &OpenDirectory,
         };
-        let events = decide(&self.state, &Command { by, action }, &ctx).expect("command accepted");
+        let events = decide(
+            &self.state,
+            &Command {
+                access: Default::default(),
+                by,
+                action,
+            },
+            &ctx,
+        )
+        .expect("command accepted");
         for e in &events {
             apply(&mut self.state, e);
         }

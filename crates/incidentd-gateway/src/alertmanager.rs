@@ -39,7 +39,7 @@ pub async fn receive(State(st): State<HttpState>, headers: HeaderMap, body: Body
             return r;
         }
     };
-    let route = match authorize(ingest.integrations(), &headers) {
+    let route = match authorize(&ingest.integrations(), &headers) {
         Ok(r) => r,
         Err(s) => return error(s),
     };

@@ -2,6 +2,7 @@
 //! whose scenario plays through its own timers; role rotation reads the
 //! supervisor's summaries.
 
+use crate::auth::Caller;
 use crate::convert::{self, opt, request_id, ts};
 use crate::error::{invalid, status};
 use crate::grpc::{all_incidents, observe};
@@ -103,6 +104,7 @@ impl DrillService for DrillApi {
     }
 
     async fn start_drill(&self, request: Request<pb::StartDrillRequest>) -> Result<Response<pb::Incident>, Status> {
+        let caller = Caller::of(&request);
         let r = request.into_inner();
         self.observe("StartDrill", async {
             if r.scenario.is_empty() {
@@ -114,12 +116,15 @@ impl DrillService for DrillApi {
                 comms_lead: opt(roles.comms_lead),
                 smes: roles.smes.into_iter().map(|s| (s.person, s.track)).collect(),
             };
+            let caller = caller?;
+            caller.may_act(&r.team, d::Scope::Command)?;
+            let by = caller.acting(r.by)?;
             let inc = self
                 .handle
-                .start_drill(&r.scenario, &r.team, roles, opt(r.by), request_id(r.request_id)?)
+                .start_drill(&r.scenario, &r.team, roles, by, request_id(r.request_id)?)
                 .await
                 .map_err(status)?;
-            tracing::Span::current().record("incident_id", tracing::field::display(&inc.id));
+            crate::auth::note_incident(&inc.id);
             let policy = self.handle.org().policy(&inc.team);
             Ok(convert::incident(&inc, &policy))
         })
@@ -127,6 +132,7 @@ impl DrillService for DrillApi {
     }
 
     async fn schedule_drill(&self, request: Request<pb::ScheduleDrillRequest>) -> Result<Response<pb::Drill>, Status> {
+        let caller = Caller::of(&request);
         let r = request.into_inner();
         self.observe("ScheduleDrill", async {
             if r.scenario.is_empty() {
@@ -137,9 +143,12 @@ impl DrillService for DrillApi {
                 Some(t) if t.seconds < 0 => return Err(invalid("at", "is not a valid timestamp")),
                 Some(t) => Some(d::Timestamp(t.seconds * 1000 + i64::from(t.nanos) / 1_000_000)),
             };
+            let caller = caller?;
+            caller.may_act(&r.team, d::Scope::Command)?;
+            let by = caller.acting(r.by)?;
             let drill = self
                 .handle
-                .schedule_drill(r.scenario, r.team, at, r.recurring, opt(r.by))
+                .schedule_drill(r.scenario, r.team, at, r.recurring, by)
                 .await
                 .map_err(status)?;
             Ok(drill_pb(&drill))
@@ -151,24 +160,38 @@ impl DrillService for DrillApi {
         &self,
         request: Request<pb::ListDrillsRequest>,
     ) -> Result<Response<pb::ListDrillsResponse>, Status> {
+        let caller = Caller::of(&request);
         let r = request.into_inner();
         self.observe("ListDrills", async {
             if !r.team.is_empty() && !self.handle.org().has_team(&r.team) {
                 return Err(Status::not_found(format!("team: unknown team {:?}", r.team)));
             }
+            let caller = caller?;
             let drills = self.handle.list_drills(opt(r.team)).await.map_err(status)?;
             Ok(pb::ListDrillsResponse {
-                drills: drills.iter().map(drill_pb).collect(),
+                drills: drills
+                    .iter()
+                    .filter(|x| caller.may_read(&x.team).is_ok())
+                    .map(drill_pb)
+                    .collect(),
             })
         })
         .await
     }
 
     async fn cancel_drill(&self, request: Request<pb::CancelDrillRequest>) -> Result<Response<pb::Drill>, Status> {
+        let caller = Caller::of(&request);
         let r = request.into_inner();
         self.observe("CancelDrill", async {
             if r.id.is_empty() {
                 return Err(invalid("id", "is required"));
+            }
+            let caller = caller?;
+            if caller.grant().is_some() {
+                let drills = self.handle.list_drills(None).await.map_err(status)?;
+                if let Some(drill) = drills.iter().find(|x| x.id == r.id) {
+                    caller.may_act(&drill.team, d::Scope::Command)?;
+                }
             }
             let drill = self.handle.cancel_drill(r.id).await.map_err(status)?;
             Ok(drill_pb(&drill))
@@ -180,6 +203,7 @@ impl DrillService for DrillApi {
         &self,
         request: Request<pb::GetRoleRotationRequest>,
     ) -> Result<Response<pb::RoleRotation>, Status> {
+        let caller = Caller::of(&request);
         let r = request.into_inner();
         self.observe("GetRoleRotation", async {
             let org = self.handle.org();
@@ -189,6 +213,7 @@ impl DrillService for DrillApi {
             if !org.has_team(&r.team) {
                 return Err(Status::not_found(format!("team: unknown team {:?}", r.team)));
             }
+            caller?.may_read(&r.team)?;
             let since = match r.since {
                 Some(t) if t.seconds >= 0 => d::Timestamp(t.seconds * 1000),
                 Some(_) => return Err(invalid("since", "is not a valid timestamp")),

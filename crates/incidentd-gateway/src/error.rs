@@ -11,6 +11,7 @@ pub fn code_of(e: &Error) -> Code {
             ErrorKind::InvalidArgument => Code::InvalidArgument,
             ErrorKind::NotFound => Code::NotFound,
             ErrorKind::FailedPrecondition => Code::FailedPrecondition,
+            ErrorKind::PermissionDenied => Code::PermissionDenied,
         },
         Error::IncidentNotFound(_) => Code::NotFound,
         Error::Storage(_) | Error::ShuttingDown => Code::Unavailable,
@@ -26,6 +27,11 @@ pub fn status(e: Error) -> Status {
         other => other.to_string(),
     };
     Status::new(code, msg)
+}
+
+/// A domain refusal met at the edge (access checks before a command is sent).
+pub fn domain_status(e: incidentd_domain::DomainError) -> Status {
+    status(Error::Domain(e))
 }
 
 /// The HTTP status of a gRPC code (API.md "Errors"), for HTTP endpoints that take requests.

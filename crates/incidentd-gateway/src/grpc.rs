@@ -2,6 +2,7 @@
 //! validates and converts its request (naming bad fields), calls the handle,
 //! and converts the answer; nothing else.
 
+use crate::auth::Caller;
 use crate::convert::{self, opt, request_id};
 use crate::error::{invalid, status};
 use crate::metrics::RpcMetrics;
@@ -49,10 +50,22 @@ impl IncidentApi {
         convert::incident(s, &policy)
     }
 
-    async fn command(&self, id: &str, by: String, action: Action, rid: String) -> Result<pb::Incident, Status> {
+    async fn command(
+        &self,
+        caller: Result<Caller, Status>,
+        id: &str,
+        by: String,
+        action: Action,
+        rid: String,
+    ) -> Result<pb::Incident, Status> {
+        let caller = caller?;
         let id = convert::incident_id("id", id)?;
-        tracing::Span::current().record("incident_id", tracing::field::display(&id));
-        let cmd = Command { by: opt(by), action };
+        crate::auth::note_incident(&id);
+        let cmd = Command {
+            access: caller.access(),
+            by: caller.acting(by)?,
+            action,
+        };
         let s = self
             .handle
             .execute_incident(id, cmd, request_id(rid)?)
@@ -143,12 +156,21 @@ impl IncidentService for IncidentApi {
         &self,
         req: Request<pb::DeclareIncidentRequest>,
     ) -> Result<Response<pb::Incident>, Status> {
+        let caller = Caller::of(&req);
         let r = req.into_inner();
         self.observe("DeclareIncident", async {
-            // No team: the org's default team (declare first, sort it out later).
+            let caller = caller?;
+            // No team: the org's default team (declare first, sort it out
+            // later), or the token's own team when it may not use that one.
             let team = match opt(r.team) {
                 Some(t) => t,
-                None => self.handle.org().default_team().unwrap_or_default(),
+                None => {
+                    let default = self.handle.org().default_team().unwrap_or_default();
+                    match caller.grant().map(|g| &g.teams) {
+                        Some(d::Teams::Only(ts)) if !ts.contains(&default) => ts.first().cloned().unwrap_or(default),
+                        _ => default,
+                    }
+                }
             };
             let action = Action::Declare {
                 id: d::IncidentId::default(),
@@ -161,23 +183,29 @@ impl IncidentService for IncidentApi {
                 commander: opt(r.commander),
                 drill: r.drill,
             };
-            let cmd = Command { by: opt(r.by), action };
+            let cmd = Command {
+                access: caller.access(),
+                by: caller.acting(r.by)?,
+                action,
+            };
             let s = self
                 .handle
                 .declare(cmd, request_id(r.request_id)?)
                 .await
                 .map_err(status)?;
-            tracing::Span::current().record("incident_id", tracing::field::display(&s.id));
+            crate::auth::note_incident(&s.id);
             Ok(self.incident_pb(&s))
         })
         .await
     }
 
     async fn get_incident(&self, req: Request<pb::GetIncidentRequest>) -> Result<Response<pb::Incident>, Status> {
+        let caller = Caller::of(&req);
         let r = req.into_inner();
         self.observe("GetIncident", async {
             let id = convert::incident_id("id", &r.id)?;
             let s = self.handle.get(id).await.map_err(status)?;
+            caller?.may_read(&s.team)?;
             Ok(self.incident_pb(&s))
         })
         .await
@@ -187,9 +215,11 @@ impl IncidentService for IncidentApi {
         &self,
         req: Request<pb::ListIncidentsRequest>,
     ) -> Result<Response<pb::ListIncidentsResponse>, Status> {
+        let caller = Caller::of(&req);
         let r = req.into_inner();
         self.observe("ListIncidents", async {
-            let f = filter(r.team, &r.status, &r.severity, r.active_only, r.drill)?;
+            let mut f = filter(r.team, &r.status, &r.severity, r.active_only, r.drill)?;
+            f.readable = caller?.readable_teams().map(Into::into);
             let limit = page_size(r.page_size, DEFAULT_PAGE)?;
             let after = if r.page_token.is_empty() {
                 None
@@ -212,19 +242,22 @@ impl IncidentService for IncidentApi {
         &self,
         req: Request<pb::AcknowledgeIncidentRequest>,
     ) -> Result<Response<pb::Incident>, Status> {
+        let caller = Caller::of(&req);
         let r = req.into_inner();
         self.observe(
             "AcknowledgeIncident",
-            self.command(&r.id, r.by, Action::Acknowledge, r.request_id),
+            self.command(caller, &r.id, r.by, Action::Acknowledge, r.request_id),
         )
         .await
     }
 
     async fn set_severity(&self, req: Request<pb::SetSeverityRequest>) -> Result<Response<pb::Incident>, Status> {
+        let caller = Caller::of(&req);
         let r = req.into_inner();
         self.observe("SetSeverity", async {
             let severity = convert::required_severity("severity", r.severity)?;
             self.command(
+                caller,
                 &r.id,
                 r.by,
                 Action::SetSeverity {
@@ -239,6 +272,7 @@ impl IncidentService for IncidentApi {
     }
 
     async fn assign_role(&self, req: Request<pb::AssignRoleRequest>) -> Result<Response<pb::Incident>, Status> {
+        let caller = Caller::of(&req);
         let r = req.into_inner();
         self.observe("AssignRole", async {
             let role = convert::role_in(r.role)?;
@@ -247,12 +281,13 @@ impl IncidentService for IncidentApi {
                 person: r.person,
                 track: opt(r.track),
             };
-            self.command(&r.id, r.by, action, r.request_id).await
+            self.command(caller, &r.id, r.by, action, r.request_id).await
         })
         .await
     }
 
     async fn unassign_role(&self, req: Request<pb::UnassignRoleRequest>) -> Result<Response<pb::Incident>, Status> {
+        let caller = Caller::of(&req);
         let r = req.into_inner();
         self.observe("UnassignRole", async {
             let role = convert::role_in(r.role)?;
@@ -260,6 +295,7 @@ impl IncidentService for IncidentApi {
                 return Err(invalid("person", "is required"));
             }
             self.command(
+                caller,
                 &r.id,
                 r.by,
                 Action::UnassignRole { role, person: r.person },
@@ -271,6 +307,7 @@ impl IncidentService for IncidentApi {
     }
 
     async fn set_status(&self, req: Request<pb::SetStatusRequest>) -> Result<Response<pb::Incident>, Status> {
+        let caller = Caller::of(&req);
         let r = req.into_inner();
         self.observe("SetStatus", async {
             let s = convert::status_in("status", r.status)?.ok_or_else(|| {
@@ -280,6 +317,7 @@ impl IncidentService for IncidentApi {
                 )
             })?;
             self.command(
+                caller,
                 &r.id,
                 r.by,
                 Action::SetStatus {
@@ -294,6 +332,7 @@ impl IncidentService for IncidentApi {
     }
 
     async fn set_impact(&self, req: Request<pb::SetImpactRequest>) -> Result<Response<pb::Incident>, Status> {
+        let caller = Caller::of(&req);
         let r = req.into_inner();
         self.observe("SetImpact", async {
             let action = Action::SetImpact {
@@ -302,7 +341,7 @@ impl IncidentService for IncidentApi {
                 data_loss: convert::data_loss_in(r.data_loss)?,
                 regulatory: r.regulatory,
             };
-            self.command(&r.id, r.by, action, r.request_id).await
+            self.command(caller, &r.id, r.by, action, r.request_id).await
         })
         .await
     }
@@ -311,13 +350,16 @@ impl IncidentService for IncidentApi {
         &self,
         req: Request<pb::AddTimelineEntryRequest>,
     ) -> Result<Response<pb::TimelineEntry>, Status> {
+        let caller = Caller::of(&req);
         let r = req.into_inner();
         self.observe("AddTimelineEntry", async {
             let id = convert::incident_id("id", &r.id)?;
-            tracing::Span::current().record("incident_id", tracing::field::display(&id));
+            crate::auth::note_incident(&id);
+            let caller = caller?;
             let kind = convert::entry_kind_in(r.kind)?;
             let cmd = Command {
-                by: opt(r.author),
+                access: caller.access(),
+                by: caller.acting_field("author", r.author)?,
                 action: Action::AddEntry { kind, text: r.text },
             };
             let e = self
@@ -331,10 +373,12 @@ impl IncidentService for IncidentApi {
     }
 
     async fn post_update(&self, req: Request<pb::PostUpdateRequest>) -> Result<Response<pb::Update>, Status> {
+        let caller = Caller::of(&req);
         let r = req.into_inner();
         self.observe("PostUpdate", async {
             let id = convert::incident_id("id", &r.id)?;
-            tracing::Span::current().record("incident_id", tracing::field::display(&id));
+            crate::auth::note_incident(&id);
+            let caller = caller?;
             let kind = convert::update_kind_in(r.kind)?;
             let next_update_in_secs = match r.next_update_in {
                 None => None,
@@ -352,7 +396,8 @@ impl IncidentService for IncidentApi {
                 estimated_resolution: opt(r.estimated_resolution),
             };
             let cmd = Command {
-                by: opt(r.by),
+                access: caller.access(),
+                by: caller.acting(r.by)?,
                 action: Action::PostUpdate { kind, fields },
             };
             let u = self
@@ -369,10 +414,11 @@ impl IncidentService for IncidentApi {
         &self,
         req: Request<pb::ResolveIncidentRequest>,
     ) -> Result<Response<pb::Incident>, Status> {
+        let caller = Caller::of(&req);
         let r = req.into_inner();
         self.observe(
             "ResolveIncident",
-            self.command(&r.id, r.by, Action::Resolve { note: r.note }, r.request_id),
+            self.command(caller, &r.id, r.by, Action::Resolve { note: r.note }, r.request_id),
         )
         .await
     }
@@ -381,6 +427,7 @@ impl IncidentService for IncidentApi {
         &self,
         req: Request<pb::GetTimelineRequest>,
     ) -> Result<Response<pb::GetTimelineResponse>, Status> {
+        let caller = Caller::of(&req);
         let r = req.into_inner();
         self.observe("GetTimeline", async {
             let id = convert::incident_id("id", &r.id)?;
@@ -393,6 +440,7 @@ impl IncidentService for IncidentApi {
                     .map_err(|_| invalid("page_token", "not a token from a previous page"))?
             };
             let s = self.handle.get(id).await.map_err(status)?;
+            caller?.may_read(&s.team)?;
             let start = usize::try_from(after).unwrap_or(usize::MAX).min(s.timeline.len());
             let entries: Vec<pb::TimelineEntry> = s.timeline[start..]
                 .iter()
@@ -419,10 +467,13 @@ impl IncidentService for IncidentApi {
         &self,
         req: Request<pb::WatchIncidentRequest>,
     ) -> Result<Response<Self::WatchIncidentStream>, Status> {
+        let caller = Caller::of(&req);
         let r = req.into_inner();
         self.observe("WatchIncident", async {
             let id = convert::incident_id("id", &r.id)?;
-            let number = self.handle.get(id).await.map_err(status)?.number;
+            let incident = self.handle.get(id).await.map_err(status)?;
+            caller?.may_read(&incident.team)?;
+            let number = incident.number;
             let mut watch = self.handle.watch(id, r.from_version).await.map_err(status)?;
             let (tx, rx) = mpsc::channel(WATCH_BUFFER);
             let mut stop = self.stop.clone();
@@ -454,9 +505,11 @@ impl IncidentService for IncidentApi {
         &self,
         req: Request<pb::WatchIncidentsRequest>,
     ) -> Result<Response<Self::WatchIncidentsStream>, Status> {
+        let caller = Caller::of(&req);
         let r = req.into_inner();
         self.observe("WatchIncidents", async {
-            let f = filter(r.team, &r.status, &r.severity, r.active_only, r.drill)?;
+            let mut f = filter(r.team, &r.status, &r.severity, r.active_only, r.drill)?;
+            f.readable = caller?.readable_teams().map(Into::into);
             let mut feed = self.handle.watch_all();
             let (tx, rx) = mpsc::channel(WATCH_BUFFER);
             let mut stop = self.stop.clone();

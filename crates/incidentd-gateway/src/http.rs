@@ -24,6 +24,8 @@ pub struct HttpState {
     pub notify: Arc<OnceLock<Arc<incidentd_notify::Metrics>>>,
     /// Alert ingestion (webhooks); appears with the handle.
     pub alerts: Arc<OnceLock<crate::ingest::AlertIngest>>,
+    /// The authenticator (denial counters).
+    pub auth: Arc<OnceLock<crate::auth::Auth>>,
 }
 
 pub fn router(state: HttpState) -> Router {
@@ -76,6 +78,9 @@ async fn metrics(State(st): State<HttpState>) -> impl IntoResponse {
     }
     if let Some(alerts) = st.alerts.get() {
         alerts.render(&mut out);
+    }
+    if let Some(auth) = st.auth.get() {
+        auth.metrics().render(&mut out);
     }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],

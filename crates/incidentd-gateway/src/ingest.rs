@@ -99,7 +99,7 @@ pub struct AlertCounters {
 #[derive(Clone)]
 pub struct AlertIngest {
     alerts: Alerts,
-    integrations: Arc<Integrations>,
+    integrations: Arc<std::sync::RwLock<Arc<Integrations>>>,
     in_flight: Arc<Semaphore>,
     pub counters: Arc<AlertCounters>,
 }
@@ -108,14 +108,25 @@ impl AlertIngest {
     pub fn new(alerts: Alerts, integrations: Integrations) -> AlertIngest {
         AlertIngest {
             alerts,
-            integrations: Arc::new(integrations),
+            integrations: Arc::new(std::sync::RwLock::new(Arc::new(integrations))),
             in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
             counters: Arc::default(),
         }
     }
 
-    pub fn integrations(&self) -> &Integrations {
-        &self.integrations
+    pub fn integrations(&self) -> Arc<Integrations> {
+        match self.integrations.read() {
+            Ok(i) => i.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// A reloaded config's integrations, from the next alert on.
+    pub fn set_integrations(&self, integrations: Integrations) {
+        match self.integrations.write() {
+            Ok(mut i) => *i = Arc::new(integrations),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(integrations),
+        }
     }
 
     /// A slot for one notification, or `Overloaded` (429 / RESOURCE_EXHAUSTED) at once.
@@ -142,8 +153,8 @@ impl AlertIngest {
             source: route.id.clone(),
             defaults: RouteDefaults {
                 integration_team: route.team.clone(),
-                default_team: self.integrations.default_team.clone(),
-                unclear_severity: self.integrations.unclear_severity,
+                default_team: self.integrations().default_team.clone(),
+                unclear_severity: self.integrations().unclear_severity,
             },
             rules: route.rules.clone(),
             ..parsed

@@ -2,8 +2,11 @@
 //! validated and converted here; protocol types never go further in. Errors
 //! become statuses in one place (`error`).
 
+pub mod admin;
 pub mod alert_grpc;
 pub mod alertmanager;
+pub mod audit;
+pub mod auth;
 pub mod convert;
 pub mod drill;
 pub mod error;
@@ -18,9 +21,10 @@ pub mod server;
 pub mod statuspage_grpc;
 
 pub use alert_grpc::AlertApi;
+pub use auth::{Auth, AuthLayer, Caller};
 pub use grpc::IncidentApi;
 pub use http::{HttpState, router};
 pub use ingest::{AlertIngest, IntegrationRoute, Integrations, SourceKind};
 pub use metrics::RpcMetrics;
-pub use server::{serve_grpc, serve_grpc_with, set_not_serving};
+pub use server::{Edges, serve_grpc, serve_grpc_with, set_not_serving};
 pub use statuspage_grpc::StatusPageApi;

@@ -87,8 +87,17 @@ impl pb::notification_service_server::NotificationService for NotificationApi {
         req: Request<pb::ListDeliveriesRequest>,
     ) -> Result<Response<pb::ListDeliveriesResponse>, Status> {
         let started = Instant::now();
+        let caller = crate::auth::Caller::of(&req);
         let r = req.into_inner();
         let result = async {
+            let caller = caller?;
+            // Deliveries span teams: with reads limited to own teams, only admins list them.
+            if let Some(g) = caller.grant()
+                && caller.readable_teams().is_some()
+            {
+                g.require(incidentd_domain::Scope::Admin)
+                    .map_err(crate::error::domain_status)?;
+            }
             let state = state_filter(r.state)?;
             if !r.incident_id.is_empty() && incidentd_domain::IncidentId::parse(&r.incident_id).is_none() {
                 return Err(invalid("incident_id", "not an incident id"));

@@ -42,7 +42,7 @@ pub async fn enqueue(State(st): State<HttpState>, body: Body) -> Response {
     let parsed = match crate::http::read_body(body, MAX_BODY).await {
         Ok(bytes) => ingest::parse_json(&bytes)
             .map_err(|s| vec![s.message().to_string()])
-            .and_then(|v| parse(ingest.integrations(), &v)),
+            .and_then(|v| parse(&ingest.integrations(), &v)),
         Err(s) => Err(vec![s.message().to_string()]),
     };
     let (route, dedup_key, notification) = match parsed {

@@ -2,6 +2,7 @@
 //! review lives on its incident (commands go to the incident's actor);
 //! listings and reports read the supervisor's summaries.
 
+use crate::auth::Caller;
 use crate::convert::{self, opt, request_id, ts};
 use crate::error::{invalid, status};
 use crate::grpc::{all_incidents, observe, page_size};
@@ -24,9 +25,21 @@ impl ReviewApi {
         ReviewApi { handle, metrics }
     }
 
-    async fn run(&self, id: d::IncidentId, by: String, action: Action, rid: String) -> Result<d::Incident, Status> {
-        tracing::Span::current().record("incident_id", tracing::field::display(&id));
-        let cmd = Command { by: opt(by), action };
+    async fn run(
+        &self,
+        caller: &Result<Caller, Status>,
+        id: d::IncidentId,
+        by: String,
+        action: Action,
+        rid: String,
+    ) -> Result<d::Incident, Status> {
+        crate::auth::note_incident(&id);
+        let caller = caller.as_ref().map_err(Clone::clone)?;
+        let cmd = Command {
+            access: caller.access(),
+            by: caller.acting(by)?,
+            action,
+        };
         self.handle
             .execute_incident(id, cmd, request_id(rid)?)
             .await
@@ -177,11 +190,13 @@ fn found(s: &d::Incident, number: u32, now: d::Timestamp) -> Result<pb::ActionIt
 #[tonic::async_trait]
 impl ReviewService for ReviewApi {
     async fn get_review(&self, request: Request<pb::GetReviewRequest>) -> Result<Response<pb::Review>, Status> {
+        let caller = Caller::of(&request);
         let r = request.into_inner();
         self.observe("GetReview", async {
             let id = convert::incident_id("incident_id", &r.incident_id)?;
-            tracing::Span::current().record("incident_id", tracing::field::display(&id));
+            crate::auth::note_incident(&id);
             let s = self.handle.get(id).await.map_err(status)?;
+            caller?.may_read(&s.team)?;
             if !s.is_resolved() {
                 return Err(Status::failed_precondition(
                     "incident_id: the review opens when the incident is resolved",
@@ -193,6 +208,7 @@ impl ReviewService for ReviewApi {
     }
 
     async fn update_review(&self, request: Request<pb::UpdateReviewRequest>) -> Result<Response<pb::Review>, Status> {
+        let caller = Caller::of(&request);
         let r = request.into_inner();
         self.observe("UpdateReview", async {
             let id = convert::incident_id("incident_id", &r.incident_id)?;
@@ -203,7 +219,7 @@ impl ReviewService for ReviewApi {
                 went_well: r.went_well,
                 to_improve: r.to_improve,
             };
-            self.run(id, r.by, Action::UpdateReview { sections }, r.request_id)
+            self.run(&caller, id, r.by, Action::UpdateReview { sections }, r.request_id)
                 .await?;
             let s = self.handle.get(id).await.map_err(status)?;
             Ok(self.review_pb(&s, false))
@@ -215,6 +231,7 @@ impl ReviewService for ReviewApi {
         &self,
         request: Request<pb::AddActionItemRequest>,
     ) -> Result<Response<pb::ActionItem>, Status> {
+        let caller = Caller::of(&request);
         let r = request.into_inner();
         self.observe("AddActionItem", async {
             let id = convert::incident_id("incident_id", &r.incident_id)?;
@@ -224,7 +241,7 @@ impl ReviewService for ReviewApi {
                 owner: r.owner,
                 due_at,
             };
-            let s = self.run(id, r.by, action, r.request_id).await?;
+            let s = self.run(&caller, id, r.by, action, r.request_id).await?;
             let number = s.review.action_items.len() as u32;
             found(&s, number, self.handle.clock().now())
         })
@@ -235,11 +252,12 @@ impl ReviewService for ReviewApi {
         &self,
         request: Request<pb::CompleteActionItemRequest>,
     ) -> Result<Response<pb::ActionItem>, Status> {
+        let caller = Caller::of(&request);
         let r = request.into_inner();
         self.observe("CompleteActionItem", async {
             let (id, number) = action_item_id(&r.action_item_id)?;
             let s = self
-                .run(id, r.by, Action::CompleteActionItem { number }, r.request_id)
+                .run(&caller, id, r.by, Action::CompleteActionItem { number }, r.request_id)
                 .await?;
             found(&s, number, self.handle.clock().now())
         })
@@ -250,6 +268,7 @@ impl ReviewService for ReviewApi {
         &self,
         request: Request<pb::DropActionItemRequest>,
     ) -> Result<Response<pb::ActionItem>, Status> {
+        let caller = Caller::of(&request);
         let r = request.into_inner();
         self.observe("DropActionItem", async {
             let (id, number) = action_item_id(&r.action_item_id)?;
@@ -257,7 +276,7 @@ impl ReviewService for ReviewApi {
                 number,
                 reason: r.reason,
             };
-            let s = self.run(id, r.by, action, r.request_id).await?;
+            let s = self.run(&caller, id, r.by, action, r.request_id).await?;
             found(&s, number, self.handle.clock().now())
         })
         .await
@@ -267,6 +286,7 @@ impl ReviewService for ReviewApi {
         &self,
         request: Request<pb::ListActionItemsRequest>,
     ) -> Result<Response<pb::ListActionItemsResponse>, Status> {
+        let caller = Caller::of(&request);
         let r = request.into_inner();
         self.observe("ListActionItems", async {
             let limit = page_size(r.page_size, 100)?;
@@ -286,6 +306,7 @@ impl ReviewService for ReviewApi {
             };
             let filter = Filter {
                 team: opt(r.team),
+                readable: caller?.readable_teams().map(Into::into),
                 ..Default::default()
             };
             let now = self.handle.clock().now();
@@ -317,6 +338,7 @@ impl ReviewService for ReviewApi {
     }
 
     async fn get_report(&self, request: Request<pb::GetReportRequest>) -> Result<Response<pb::Report>, Status> {
+        let caller = Caller::of(&request);
         let r = request.into_inner();
         self.observe("GetReport", async {
             let org = self.handle.org();
@@ -331,6 +353,7 @@ impl ReviewService for ReviewApi {
             }
             let filter = Filter {
                 team: opt(r.team.clone()),
+                readable: caller?.readable_teams().map(Into::into),
                 ..Default::default()
             };
             let incidents = self.all(filter).await?;

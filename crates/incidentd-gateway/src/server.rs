@@ -2,6 +2,7 @@
 //! incident service, served until the shutdown future completes, then
 //! drained (in-flight calls finish).
 
+use crate::admin::AdminApi;
 use crate::alert_grpc::AlertApi;
 use crate::drill::DrillApi;
 use crate::grpc::IncidentApi;
@@ -10,6 +11,7 @@ use crate::notify::NotificationApi;
 use crate::review::ReviewApi;
 use crate::statuspage_grpc::StatusPageApi;
 use incidentd_actors::Handle;
+use incidentd_proto::v1::admin_service_server::AdminServiceServer;
 use incidentd_proto::v1::alert_service_server::AlertServiceServer;
 use incidentd_proto::v1::drill_service_server::DrillServiceServer;
 use incidentd_proto::v1::incident_service_server::IncidentServiceServer;
@@ -33,12 +35,28 @@ pub async fn serve_grpc(
     stop: tokio::sync::watch::Receiver<bool>,
     alerts: AlertApi,
 ) -> Result<(), BoxError> {
-    serve_grpc_with(listener, handle, rpc, health, stop, alerts, None, None).await
+    let auth = crate::auth::Auth::in_memory(Arc::new(incidentd_config::OrgConfig::demo()), true);
+    let edges = Edges {
+        alerts,
+        notifier: None,
+        statuspage: None,
+        auth,
+        reload: None,
+    };
+    serve_grpc_with(listener, handle, rpc, health, stop, edges).await
 }
 
-/// `serve_grpc` plus the `NotificationService` of a running notifier and
-/// the `StatusPageService`.
-#[allow(clippy::too_many_arguments)]
+/// The services beside `IncidentService` and the authenticator in front of all.
+pub struct Edges {
+    pub alerts: AlertApi,
+    pub notifier: Option<incidentd_notify::Notifier>,
+    pub statuspage: Option<StatusPageApi>,
+    pub auth: crate::auth::Auth,
+    pub reload: Option<crate::admin::Reloader>,
+}
+
+/// `serve_grpc` plus the `NotificationService` of a running notifier, the
+/// `StatusPageService`, the `AdminService`, all behind the auth layer.
 pub async fn serve_grpc_with(
     listener: TcpListener,
     handle: Handle,
@@ -48,10 +66,16 @@ pub async fn serve_grpc_with(
         tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
     ),
     stop: tokio::sync::watch::Receiver<bool>,
-    alerts: AlertApi,
-    notifier: Option<incidentd_notify::Notifier>,
-    statuspage: Option<StatusPageApi>,
+    edges: Edges,
 ) -> Result<(), BoxError> {
+    let Edges {
+        alerts,
+        notifier,
+        statuspage,
+        auth,
+        reload,
+    } = edges;
+    let admin = AdminServiceServer::new(AdminApi::new(auth.clone(), rpc.clone(), reload));
     let notifications = notifier.map(|n| NotificationServiceServer::new(NotificationApi::new(n, rpc.clone())));
     let (reporter, health_service) = health;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
@@ -73,6 +97,7 @@ pub async fn serve_grpc_with(
     reporter.set_serving::<AlertServiceServer<AlertApi>>().await;
     reporter.set_serving::<ReviewServiceServer<ReviewApi>>().await;
     reporter.set_serving::<DrillServiceServer<DrillApi>>().await;
+    reporter.set_serving::<AdminServiceServer<AdminApi>>().await;
     if statuspage.is_some() {
         reporter.set_serving::<StatusPageServiceServer<StatusPageApi>>().await;
     }
@@ -89,6 +114,7 @@ pub async fn serve_grpc_with(
         })
     });
     tonic::transport::Server::builder()
+        .layer(crate::auth::AuthLayer::new(auth))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -96,6 +122,7 @@ pub async fn serve_grpc_with(
         .add_service(AlertServiceServer::new(alerts))
         .add_service(reviews)
         .add_service(drills)
+        .add_service(admin)
         .add_optional_service(notifications)
         .add_optional_service(statuspage.map(StatusPageServiceServer::new))
         .serve_with_incoming_shutdown(incoming, shutdown)
@@ -109,6 +136,7 @@ pub async fn set_not_serving(reporter: &HealthReporter) {
     reporter.set_not_serving::<AlertServiceServer<AlertApi>>().await;
     reporter.set_not_serving::<ReviewServiceServer<ReviewApi>>().await;
     reporter.set_not_serving::<DrillServiceServer<DrillApi>>().await;
+    reporter.set_not_serving::<AdminServiceServer<AdminApi>>().await;
     reporter
         .set_not_serving::<StatusPageServiceServer<StatusPageApi>>()
         .await;

@@ -154,16 +154,26 @@ impl StatusPageService for StatusPageApi {
         &self,
         req: Request<pb::SetComponentStatusRequest>,
     ) -> Result<Response<pb::Component>, Status> {
+        let caller = crate::auth::Caller::of(&req);
         let r = req.into_inner();
         self.observe("SetComponentStatus", async {
+            let caller = caller?;
             let id = convert::incident_id("incident_id", &r.incident_id)?;
+            crate::auth::note_incident(&id);
             if r.service.trim().is_empty() {
                 return Err(invalid("service", "is required"));
             }
             let st = component_status_in(r.status)?;
             let c = self
                 .page()?
-                .set_component_status(id, r.service, st, opt(r.by), request_id(r.request_id)?)
+                .set_component_status(
+                    id,
+                    r.service,
+                    st,
+                    caller.acting(r.by)?,
+                    caller.access(),
+                    request_id(r.request_id)?,
+                )
                 .await
                 .map_err(status)?;
             Ok(component(&c))

@@ -99,6 +99,7 @@ impl StatusPage {
         service: String,
         status: ComponentStatus,
         by: Option<String>,
+        access: incidentd_domain::Access,
         request_id: Option<String>,
     ) -> Result<ComponentState> {
         match self.catalog.is_component(&service) {
@@ -113,6 +114,7 @@ impl StatusPage {
             None => return Err(DomainError::not_found("service", format!("unknown service {service:?}")).into()),
         }
         let cmd = Command {
+            access,
             by,
             action: Action::SetComponentStatus {
                 service: service.clone(),

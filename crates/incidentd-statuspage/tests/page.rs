@@ -78,6 +78,7 @@ impl Running {
 
     async fn declare(&self, title: &str, services: &[&str], severity: Severity, drill: bool) -> IncidentId {
         let cmd = Command {
+            access: Default::default(),
             by: Some("alice".into()),
             action: Action::Declare {
                 id: IncidentId::default(),
@@ -96,6 +97,7 @@ impl Running {
 
     async fn run(&self, id: IncidentId, action: Action) {
         let cmd = Command {
+            access: Default::default(),
             by: Some("bob".into()),
             action,
         };
@@ -428,6 +430,7 @@ async fn override_wins_and_ends_with_the_incident() {
             "payments-api".into(),
             ComponentStatus::PartialOutage,
             Some("bob".into()),
+            Default::default(),
             None,
         )
         .await
@@ -441,7 +444,14 @@ async fn override_wins_and_ends_with_the_incident() {
     // An override on a component the incident did not name.
     let c = r
         .page
-        .set_component_status(id, "search".into(), ComponentStatus::DegradedPerformance, None, None)
+        .set_component_status(
+            id,
+            "search".into(),
+            ComponentStatus::DegradedPerformance,
+            None,
+            Default::default(),
+            None,
+        )
         .await
         .expect("override");
     assert_eq!(c.status_str(), "degraded_performance");
@@ -460,13 +470,27 @@ async fn override_wins_and_ends_with_the_incident() {
     };
     let unknown = r
         .page
-        .set_component_status(id, "nope".into(), ComponentStatus::MajorOutage, None, None)
+        .set_component_status(
+            id,
+            "nope".into(),
+            ComponentStatus::MajorOutage,
+            None,
+            Default::default(),
+            None,
+        )
         .await
         .unwrap_err();
     assert_eq!(err(unknown), (incidentd_domain::ErrorKind::NotFound, Some("service")));
     let hidden = r
         .page
-        .set_component_status(id, "k8s".into(), ComponentStatus::MajorOutage, None, None)
+        .set_component_status(
+            id,
+            "k8s".into(),
+            ComponentStatus::MajorOutage,
+            None,
+            Default::default(),
+            None,
+        )
         .await
         .unwrap_err();
     assert_eq!(

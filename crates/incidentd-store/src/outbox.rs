@@ -106,6 +106,24 @@ impl OutboxLog {
         Ok((OutboxLog { tx }, recovery))
     }
 
+    /// The intact records of `dir/file` as they are on disk now (a record
+    /// being written is not among them). Blocking; for readers beside the
+    /// writer (e.g. audit queries), which never take the whole log into memory
+    /// for longer than the call.
+    pub fn read_named(dir: &Path, file: &str) -> Result<Vec<Vec<u8>>, StoreError> {
+        let path = dir.join(file);
+        let mut bytes = Vec::new();
+        match File::open(&path) {
+            Ok(mut f) => {
+                f.read_to_end(&mut bytes)
+                    .map_err(|e| StoreError::io("read", &path, e))?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(StoreError::io("open", &path, e)),
+        }
+        Ok(decode_all(&bytes).0)
+    }
+
     /// Queues records (in call order) and returns at once; the receiver
     /// resolves after the `fdatasync` that covers them.
     pub fn append(&self, records: Vec<Vec<u8>>) -> oneshot::Receiver<Result<(), StoreError>> {

@@ -79,6 +79,7 @@ impl Cli {
             grpc_listen: self.grpc_listen,
             http_listen: self.http_listen,
             dev: self.dev,
+            config_path: self.config.clone(),
             scenarios: Vec::new(),
         }
     }
@@ -90,6 +91,8 @@ pub struct Options {
     pub grpc_listen: SocketAddr,
     pub http_listen: SocketAddr,
     pub dev: bool,
+    /// The org config file (reloaded on SIGHUP); `None`: the demo org.
+    pub config_path: Option<PathBuf>,
     /// Game-day scenarios (built-in + files), loaded before binding.
     pub scenarios: Vec<incidentd_domain::drill::Scenario>,
 }
@@ -166,18 +169,40 @@ pub async fn run(
             println!("incidentd ready ({} incidents, {} live)", r.incidents, r.live);
         }
     };
+    if !opts.dev && config.tokens.is_empty() {
+        bail!(
+            "the org config has no [[tokens]]: nobody could call this server; add tokens (see deploy/README.md) or run with --dev (loopback only, no tokens)"
+        );
+    }
+    let security = Security {
+        dev: opts.dev,
+        config_path: opts.config_path.clone(),
+        scenarios: opts.scenarios.clone(),
+    };
     let (result, ()) = tokio::join!(
-        serve_with(
+        serve_secured(
             http_listener,
             grpc_listener,
             &opts.data_dir,
             org::Org::with_scenarios(config, opts.scenarios.clone()),
             shutdown,
-            Some(ready_tx)
+            Some(ready_tx),
+            security,
         ),
         announce
     );
     result
+}
+
+/// How callers are authenticated, and where a reload reads the config.
+#[derive(Debug, Clone, Default)]
+pub struct Security {
+    /// `--dev`: no tokens (loopback only; `run` checks the addresses).
+    pub dev: bool,
+    /// `--config`: reloaded on SIGHUP and by `AdminService.ReloadConfig`.
+    pub config_path: Option<PathBuf>,
+    /// Scenario files loaded at start (kept across reloads).
+    pub scenarios: Vec<incidentd_domain::drill::Scenario>,
 }
 
 /// Serves on already-bound listeners (the binary, benchmarks, tests).
@@ -200,7 +225,8 @@ pub async fn serve(
     .await
 }
 
-/// `serve` with an org built by the caller (its scenario files loaded).
+/// `serve` with an org built by the caller (its scenario files loaded), in
+/// `--dev` mode (in-process benchmarks and tests on loopback).
 pub async fn serve_with(
     http_listener: TcpListener,
     grpc_listener: TcpListener,
@@ -208,6 +234,32 @@ pub async fn serve_with(
     org: org::Org,
     shutdown: impl Future<Output = ()> + Send + 'static,
     on_ready: Option<tokio::sync::oneshot::Sender<Ready>>,
+) -> anyhow::Result<()> {
+    let security = Security {
+        dev: true,
+        ..Default::default()
+    };
+    serve_secured(
+        http_listener,
+        grpc_listener,
+        data_dir,
+        org,
+        shutdown,
+        on_ready,
+        security,
+    )
+    .await
+}
+
+/// Serves with the given authentication mode.
+pub async fn serve_secured(
+    http_listener: TcpListener,
+    grpc_listener: TcpListener,
+    data_dir: &Path,
+    org: org::Org,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_ready: Option<tokio::sync::oneshot::Sender<Ready>>,
+    security: Security,
 ) -> anyhow::Result<()> {
     let notify_org = Arc::new(org.config.clone());
     let org: Arc<org::Org> = Arc::new(org);
@@ -224,7 +276,8 @@ pub async fn serve_with(
     let page_slot: Arc<std::sync::OnceLock<incidentd_statuspage::StatusPage>> = Arc::default();
     let http = {
         let app = incidentd_gateway::router(http_state.clone())
-            .merge(incidentd_statuspage::router(page_slot.clone(), stop_rx.clone()));
+            .merge(incidentd_statuspage::router(page_slot.clone(), stop_rx.clone()))
+            .layer(incidentd_gateway::AuthLayer::deferred(http_state.auth.clone()));
         let mut stop = stop_rx.clone();
         tokio::spawn(async move {
             // Webhook and status-page replies go out at once (no Nagle + delayed ACK stall).
@@ -255,6 +308,14 @@ pub async fn serve_with(
     let log_bytes = recovery.log_bytes;
     // Maintenance windows share the log; the incident actors get only incidents.
     let maintenance = incidentd_statuspage::split_recovery(&mut recovery);
+    let auth = {
+        let (dir, config, dev) = (data_dir.to_path_buf(), notify_org.clone(), security.dev);
+        tokio::task::spawn_blocking(move || incidentd_gateway::Auth::open(&dir, config, dev))
+            .await
+            .context("opening the token and audit logs panicked")?
+            .context("cannot open the token and audit logs")?
+    };
+    let _ = http_state.auth.set(auth.clone());
     let (handle, recovered) = Handle::start(store.clone(), recovery, org.clone(), ActorOptions::default())
         .await
         .context("cannot start incident actors")?;
@@ -297,20 +358,33 @@ pub async fn serve_with(
         })
     };
 
+    let reloader = security.config_path.clone().map(|path| {
+        reloader(
+            path,
+            security.scenarios.clone(),
+            handle.clone(),
+            auth.clone(),
+            alert_ingest.clone(),
+        )
+    });
     let health = tonic_health::server::health_reporter();
     let reporter = health.0.clone();
     let grpc = {
         let stop = stop_rx.clone();
         let handle = handle.clone();
         let rpc = http_state.rpc.clone();
-        let notifier = Some(notifier.clone());
-        let alerts = incidentd_gateway::AlertApi::new(alert_ingest, rpc.clone());
-        let statuspage = Some(incidentd_gateway::StatusPageApi::new(page_slot.clone(), rpc.clone()));
+        let edges = incidentd_gateway::Edges {
+            alerts: incidentd_gateway::AlertApi::new(alert_ingest.clone(), rpc.clone()),
+            notifier: Some(notifier.clone()),
+            statuspage: Some(incidentd_gateway::StatusPageApi::new(page_slot.clone(), rpc.clone())),
+            auth: auth.clone(),
+            reload: reloader.clone(),
+        };
         tokio::spawn(async move {
-            incidentd_gateway::serve_grpc_with(grpc_listener, handle, rpc, health, stop, alerts, notifier, statuspage)
-                .await
+            incidentd_gateway::serve_grpc_with(grpc_listener, handle, rpc, health, stop, edges).await
         })
     };
+    let sighup = reloader.clone().map(|reload| tokio::spawn(reload_on_sighup(reload)));
     http_state.ready.store(true, Ordering::Release);
     if let Some(tx) = on_ready {
         let _ = tx.send(Ready {
@@ -338,15 +412,101 @@ pub async fn serve_with(
         Err(e) => tracing::error!(error = %e, "grpc server task failed"),
     }
     let _ = http.await;
+    if let Some(task) = sighup {
+        task.abort();
+    }
     page_start.abort();
     if let Some(page) = page_slot.get() {
         page.stop();
     }
     handle.shutdown().await;
     notifier.shutdown().await;
+    auth.close();
     store.close().await.context("final store flush")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The config reload of SIGHUP and `AdminService.ReloadConfig`: the file is
+/// read and validated first; a bad one changes nothing. What it swaps: the
+/// org view of the actors (teams, people, services, policies, blame rules),
+/// tokens and `[access]`, alert integrations. Notification destinations and
+/// status page components are read at start (listed in `restart_needed`).
+fn reloader(
+    path: PathBuf,
+    scenarios: Vec<incidentd_domain::drill::Scenario>,
+    handle: Handle,
+    auth: incidentd_gateway::Auth,
+    alerts: incidentd_gateway::AlertIngest,
+) -> incidentd_gateway::admin::Reloader {
+    let lock = Arc::new(tokio::sync::Mutex::new(()));
+    Arc::new(move || {
+        let (path, scenarios, handle, auth, alerts, lock) = (
+            path.clone(),
+            scenarios.clone(),
+            handle.clone(),
+            auth.clone(),
+            alerts.clone(),
+            lock.clone(),
+        );
+        Box::pin(async move {
+            // One reload at a time: two concurrent ones could swap in different orders.
+            let _one = lock.lock().await;
+            let file = path.clone();
+            let config = tokio::task::spawn_blocking(move || load_org(Some(&file)))
+                .await
+                .map_err(|e| format!("reading the config panicked: {e}"))?
+                .map_err(|e| format!("{e:#}"))?;
+            if !auth.is_dev() && config.tokens.is_empty() {
+                return Err("the new config has no [[tokens]]: nobody could call this server".into());
+            }
+            let old = auth.config();
+            let mut restart_needed = Vec::new();
+            if old.destinations != config.destinations || old.smtp != config.smtp {
+                restart_needed.push("destinations / smtp (notifier)".to_string());
+            }
+            if old.services != config.services || old.org.status_page_title != config.org.status_page_title {
+                restart_needed.push("status page components and title".to_string());
+            }
+            let reloaded = incidentd_gateway::admin::Reloaded {
+                org: config.org.name.clone(),
+                teams: config.teams.len() as u32,
+                people: config.people.len() as u32,
+                tokens: config.tokens.len() as u32,
+                restart_needed,
+            };
+            alerts.set_integrations(alerts::integrations(&config));
+            let config = Arc::new(config);
+            auth.set_config(config.clone());
+            handle.set_org(Arc::new(org::Org::with_scenarios((*config).clone(), scenarios)));
+            tracing::info!(path = %path.display(), org = %reloaded.org, "config reloaded");
+            Ok(reloaded)
+        })
+    })
+}
+
+/// Reloads the config on every SIGHUP; a bad file is logged and changes nothing.
+async fn reload_on_sighup(reload: incidentd_gateway::admin::Reloader) {
+    #[cfg(unix)]
+    {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP; reload with AdminService.ReloadConfig");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match reload().await {
+                Ok(r) => println!("incidentd config reloaded ({} teams, {} tokens)", r.teams, r.tokens),
+                Err(e) => {
+                    tracing::error!(error = %e, "config reload failed; the old config stays");
+                    println!("incidentd config reload failed: {e}");
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = reload;
+    }
 }
 
 /// Notifier options: `INCIDENTD_SMTP_CA_FILE` adds a PEM root certificate
