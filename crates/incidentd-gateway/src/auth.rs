@@ -945,16 +945,34 @@ fn charge(bucket: &Mutex<Bucket>, access: &AccessConfig) -> Result<(), u64> {
     }
 }
 
+/// What a handler tells the audit record about its request.
+#[derive(Debug, Default)]
+struct Noted {
+    incident: Option<String>,
+    /// For self-authenticating edges: the integration that called.
+    actor: Option<String>,
+}
+
 tokio::task_local! {
-    /// The incident a request is about, noted by its handler for the audit record.
-    static AUDIT_INCIDENT: std::cell::RefCell<Option<String>>;
+    /// Filled by the request's handler, read by the layer when it is done.
+    static AUDIT_NOTES: std::cell::RefCell<Noted>;
 }
 
 /// Notes the incident a request is about: the span's `incident_id` field and
-/// the audit record's incident.
+/// the audit record's incident (the last one of a batch).
 pub fn note_incident(id: &impl std::fmt::Display) {
     tracing::Span::current().record("incident_id", tracing::field::display(id));
-    let _ = AUDIT_INCIDENT.try_with(|cell| *cell.borrow_mut() = Some(id.to_string()));
+    let _ = AUDIT_NOTES.try_with(|cell| cell.borrow_mut().incident = Some(id.to_string()));
+}
+
+/// Notes who called an edge that authenticates itself (an alert integration).
+pub fn note_actor(actor: &str) {
+    let _ = AUDIT_NOTES.try_with(|cell| {
+        let mut n = cell.borrow_mut();
+        if n.actor.is_none() {
+            n.actor = Some(actor.to_string());
+        }
+    });
 }
 
 /// The layer: `tonic::transport::Server::builder().layer(AuthLayer::new(auth))`
@@ -1121,24 +1139,20 @@ where
         };
         req.extensions_mut().insert(admitted.caller.clone());
         Box::pin(async move {
-            let resp = AUDIT_INCIDENT
-                .scope(std::cell::RefCell::new(None), async {
+            let resp = AUDIT_NOTES
+                .scope(std::cell::RefCell::new(Noted::default()), async {
                     let resp = inner.call(req).await;
-                    let incident = AUDIT_INCIDENT.with(|c| c.borrow_mut().take());
-                    (resp, incident)
+                    let noted = AUDIT_NOTES.with(|c| std::mem::take(&mut *c.borrow_mut()));
+                    (resp, noted)
                 })
                 .await;
-            let (resp, incident) = resp;
+            let (resp, noted) = resp;
             let resp = resp?;
             let (code, message) = outcome(grpc, &resp);
             auth.inner.metrics.count(code);
             if audited(rule, code) {
-                auth.record(
-                    &path,
-                    (admitted.token.clone(), admitted.actor.clone()),
-                    incident,
-                    (code, message),
-                );
+                let actor = admitted.actor.clone().or(noted.actor);
+                auth.record(&path, (admitted.token.clone(), actor), noted.incident, (code, message));
             }
             drop(admitted);
             Ok(resp.map(axum::body::Body::new))

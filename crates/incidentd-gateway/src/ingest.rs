@@ -149,6 +149,7 @@ impl AlertIngest {
 
     /// Completes what an edge parsed with the integration's source, defaults and rules.
     pub fn intake(&self, route: &IntegrationRoute, parsed: AlertIntake) -> AlertIntake {
+        crate::auth::note_actor(&format!("integration:{}", route.id));
         AlertIntake {
             source: route.id.clone(),
             defaults: RouteDefaults {
