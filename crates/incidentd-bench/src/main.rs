@@ -12,6 +12,7 @@
 //!
 //! `cargo run --release -p incidentd-bench -- notify` measures the notifier: see `notify.rs`.
 //! `cargo run --release -p incidentd-bench -- status` measures the public status page: see `status.rs`.
+//! `cargo run --release -p incidentd-bench -- org [--crash]` is the load harness of an organisation: see `org.rs`.
 
 mod status;
 mod timers;
@@ -19,6 +20,8 @@ mod timers;
 mod alerts;
 
 mod notify;
+
+mod org;
 
 use anyhow::Context;
 use clap::Parser;
@@ -126,6 +129,9 @@ enum What {
         #[arg(long, default_value_t = 200)]
         probes: usize,
     },
+    /// Load harness (issue 8): an organisation's mixed workload against the real binary, open loop;
+    /// with --crash, kill -9 under load, restart, and check every acknowledged write.
+    Org(org::OrgArgs),
 }
 
 struct Stats {
@@ -192,13 +198,29 @@ where
 }
 
 fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    rss_bytes_of("self")
+}
+
+/// Resident memory of a process (`"self"` or a pid), from `/proc/<p>/statm`.
+fn rss_bytes_of(process: &str) -> u64 {
+    let statm = std::fs::read_to_string(format!("/proc/{process}/statm")).unwrap_or_default();
     let pages: u64 = statm
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     pages * 4096
+}
+
+/// User + system CPU time of a process (`"self"` or a pid).
+fn cpu_time_of(process: &str) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{process}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start after ')'.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after ')' (state is not numeric).
+    let ticks = f.get(10).copied().unwrap_or(0) + f.get(11).copied().unwrap_or(0);
+    Duration::from_millis(ticks * 10) // USER_HZ is 100 on Linux
 }
 
 struct Running {
@@ -485,5 +507,6 @@ fn main() -> anyhow::Result<()> {
             connections,
             probes,
         } => rt.block_on(status::run(secs, connections, probes)),
+        What::Org(a) => rt.block_on(org::run(a)),
     }
 }
