@@ -215,11 +215,13 @@ fn rss_bytes_of(process: &str) -> u64 {
 /// User + system CPU time of a process (`"self"` or a pid).
 fn cpu_time_of(process: &str) -> Duration {
     let stat = std::fs::read_to_string(format!("/proc/{process}/stat")).unwrap_or_default();
-    // Fields after the command name (which may hold spaces) start after ')'.
+    // Fields after the command name (which may hold spaces) start after ')':
+    // state, ppid, pgrp, session, tty_nr, tpgid (-1 without a terminal), flags,
+    // minflt, cminflt, majflt, cmajflt, utime, stime.
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<u64> = rest.split_whitespace().filter_map(|x| x.parse().ok()).collect();
-    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after ')' (state is not numeric).
-    let ticks = f.get(10).copied().unwrap_or(0) + f.get(11).copied().unwrap_or(0);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| f.get(i).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
+    let ticks = field(11) + field(12);
     Duration::from_millis(ticks * 10) // USER_HZ is 100 on Linux
 }
 
