@@ -12,6 +12,7 @@
 //!
 //! `cargo run --release -p incidentd-bench -- notify` measures the notifier: see `notify.rs`.
 //! `cargo run --release -p incidentd-bench -- status` measures the public status page: see `status.rs`.
+//! `cargo run --release -p incidentd-bench -- org [--crash]` is the load harness of an organisation: see `org.rs`.
 
 mod status;
 mod timers;
@@ -19,6 +20,8 @@ mod timers;
 mod alerts;
 
 mod notify;
+
+mod org;
 
 use anyhow::Context;
 use clap::Parser;
@@ -126,6 +129,9 @@ enum What {
         #[arg(long, default_value_t = 200)]
         probes: usize,
     },
+    /// Load harness (issue 8): an organisation's mixed workload against the real binary, open loop;
+    /// with --crash, kill -9 under load, restart, and check every acknowledged write.
+    Org(org::OrgArgs),
 }
 
 struct Stats {
@@ -192,13 +198,31 @@ where
 }
 
 fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    rss_bytes_of("self")
+}
+
+/// Resident memory of a process (`"self"` or a pid), from `/proc/<p>/statm`.
+fn rss_bytes_of(process: &str) -> u64 {
+    let statm = std::fs::read_to_string(format!("/proc/{process}/statm")).unwrap_or_default();
     let pages: u64 = statm
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     pages * 4096
+}
+
+/// User + system CPU time of a process (`"self"` or a pid).
+fn cpu_time_of(process: &str) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{process}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start after ')':
+    // state, ppid, pgrp, session, tty_nr, tpgid (-1 without a terminal), flags,
+    // minflt, cminflt, majflt, cmajflt, utime, stime.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| f.get(i).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
+    let ticks = field(11) + field(12);
+    Duration::from_millis(ticks * 10) // USER_HZ is 100 on Linux
 }
 
 struct Running {
@@ -485,5 +509,6 @@ fn main() -> anyhow::Result<()> {
             connections,
             probes,
         } => rt.block_on(status::run(secs, connections, probes)),
+        What::Org(a) => rt.block_on(org::run(a)),
     }
 }

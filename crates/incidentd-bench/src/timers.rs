@@ -12,7 +12,7 @@
 //! 3. Baseline, same run: B bare tokio tasks sleeping until the same due
 //!    times (what the runtime's timer wheel alone gives).
 
-use crate::{Running, channels, drive, rss_bytes, start_server_with};
+use crate::{Running, channels, cpu_time_of, drive, rss_bytes, start_server_with};
 use incidentd_proto::v1 as pb;
 use incidentd_proto::v1::incident_service_client::IncidentServiceClient;
 use std::sync::Arc;
@@ -52,17 +52,6 @@ fn wall_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
-}
-
-/// User + system CPU time of this process.
-fn cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name (which may hold spaces) start after ')'.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<u64> = rest.split_whitespace().filter_map(|x| x.parse().ok()).collect();
-    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after ')' (state is not numeric).
-    let ticks = f.get(10).copied().unwrap_or(0) + f.get(11).copied().unwrap_or(0);
-    Duration::from_millis(ticks * 10) // USER_HZ is 100 on Linux
 }
 
 struct Lateness(Vec<i64>);
@@ -105,10 +94,10 @@ pub async fn run(live: usize, burst: usize, idle_secs: u64, clients: usize, conn
     })
     .await?;
     let rss1 = rss_bytes();
-    let cpu0 = cpu_time();
+    let cpu0 = cpu_time_of("self");
     let idle_started = std::time::Instant::now();
     tokio::time::sleep(Duration::from_secs(idle_secs)).await;
-    let idle_cpu = (cpu_time() - cpu0).as_secs_f64() / idle_started.elapsed().as_secs_f64();
+    let idle_cpu = (cpu_time_of("self") - cpu0).as_secs_f64() / idle_started.elapsed().as_secs_f64();
 
     // 2. The burst: B deadlines within about a second, watched over gRPC.
     let mut watcher = cl[0].clone();
