@@ -116,6 +116,9 @@ pub struct SupervisorState {
     slots: HashMap<IncidentId, Slot>,
     by_actor: HashMap<ActorId, IncidentId>,
     summaries: BTreeMap<IncidentId, Arc<Incident>>,
+    /// Incident ids by team (an incident's team never changes): a list for
+    /// one team walks that team's incidents, not the whole org's.
+    by_team: HashMap<String, BTreeSet<IncidentId>>,
     next_number: u64,
     /// Declarations in flight or done by this process: request id → incident.
     declared_requests: HashMap<String, IncidentId>,
@@ -144,6 +147,7 @@ impl Actor for IncidentSupervisor {
             slots: HashMap::new(),
             by_actor: HashMap::new(),
             summaries: BTreeMap::new(),
+            by_team: HashMap::new(),
             next_number: 1,
             declared_requests: HashMap::new(),
             ids: ulid::Generator::new(),
@@ -158,7 +162,7 @@ impl Actor for IncidentSupervisor {
                 continue;
             }
             st.next_number = st.next_number.max(incident.number + 1);
-            st.summaries.insert(incident.id, Arc::new(codec::summary_of(&incident)));
+            st.put_summary(Arc::new(codec::summary_of(&incident)));
             if incident.is_resolved() {
                 let due = timers::next_deadline(&incident, &org.policy(&incident.team));
                 st.sleep(incident.id, due);
@@ -195,9 +199,7 @@ impl Actor for IncidentSupervisor {
                 span,
             } => st.declare(&myself, cmd, request_id, reply, span).await,
             SupervisorMsg::Route { id, msg } => st.route(&myself, id, msg).await,
-            SupervisorMsg::Changed { summary } => {
-                st.summaries.insert(summary.id, summary);
-            }
+            SupervisorMsg::Changed { summary } => st.put_summary(summary),
             SupervisorMsg::Retire { id, actor, wake_at } => {
                 if let Some(Slot::Live(a)) = st.slots.get(&id)
                     && a.get_id() == actor
@@ -236,18 +238,34 @@ impl Actor for IncidentSupervisor {
                 limit,
                 reply,
             } => {
-                let range = match after {
-                    Some(a) => st.summaries.range(..a),
-                    None => st.summaries.range(..),
-                };
                 // Newest first; one extra match tells whether another page follows.
-                let mut incidents: Vec<Arc<Incident>> = range
-                    .rev()
-                    .map(|(_, s)| s)
-                    .filter(|s| filter.matches(s))
-                    .take(limit + 1)
-                    .cloned()
-                    .collect();
+                let end = match after {
+                    Some(a) => std::ops::Bound::Excluded(a),
+                    None => std::ops::Bound::Unbounded,
+                };
+                let range = (std::ops::Bound::Unbounded, end);
+                let matching = |s: &&Arc<Incident>| filter.matches(s);
+                let mut incidents: Vec<Arc<Incident>> = match &filter.team {
+                    Some(team) => st
+                        .by_team
+                        .get(team)
+                        .into_iter()
+                        .flat_map(|ids| ids.range(range).rev())
+                        .filter_map(|id| st.summaries.get(id))
+                        .filter(matching)
+                        .take(limit + 1)
+                        .cloned()
+                        .collect(),
+                    None => st
+                        .summaries
+                        .range(range)
+                        .rev()
+                        .map(|(_, s)| s)
+                        .filter(matching)
+                        .take(limit + 1)
+                        .cloned()
+                        .collect(),
+                };
                 let next = if incidents.len() > limit {
                     incidents.truncate(limit);
                     incidents.last().map(|i| i.id)
@@ -290,6 +308,14 @@ impl Actor for IncidentSupervisor {
 }
 
 impl SupervisorState {
+    /// Records an incident's latest summary (and, for a new one, its team).
+    fn put_summary(&mut self, summary: Arc<Incident>) {
+        if !self.summaries.contains_key(&summary.id) {
+            self.by_team.entry(summary.team.clone()).or_default().insert(summary.id);
+        }
+        self.summaries.insert(summary.id, summary);
+    }
+
     /// Records when to wake a retired incident (`None`: never).
     fn sleep(&mut self, id: IncidentId, due: Option<Timestamp>) {
         if let Some(old) = self.sleeper_at.remove(&id) {

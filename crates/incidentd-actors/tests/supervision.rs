@@ -173,6 +173,36 @@ async fn listing_pages_newest_first() {
         (3, None),
         "no token when nothing follows"
     );
+    // A team filter pages through that team's index the same way.
+    let mut other = declare("elsewhere");
+    if let Action::Declare { team, .. } = &mut other.action {
+        *team = "identity".into();
+    }
+    let elsewhere = handle.declare(other, None).await.unwrap().id;
+    let team = |t: &str| Filter {
+        team: Some(t.into()),
+        ..Default::default()
+    };
+    let first = handle.list(team("payments"), None, 2).await.unwrap();
+    assert_eq!(
+        first.incidents.iter().map(|i| i.id).collect::<Vec<_>>(),
+        vec![ids[2], ids[1]]
+    );
+    let second = handle.list(team("payments"), first.next, 2).await.unwrap();
+    assert_eq!(
+        (second.incidents.iter().map(|i| i.id).collect::<Vec<_>>(), second.next),
+        (vec![ids[0]], None)
+    );
+    let only = handle.list(team("identity"), None, 10).await.unwrap();
+    assert_eq!(only.incidents.iter().map(|i| i.id).collect::<Vec<_>>(), vec![elsewhere]);
+    assert!(
+        handle
+            .list(team("nobody"), None, 10)
+            .await
+            .unwrap()
+            .incidents
+            .is_empty()
+    );
     handle.shutdown().await;
     store.close().await.unwrap();
 }
