@@ -55,7 +55,7 @@ const TOKENS: &[(&str, &str, &str, &str, &str)] = &[
     ),
 ];
 
-fn hex_sha256(s: &str) -> String {
+pub(crate) fn hex_sha256(s: &str) -> String {
     Sha256::digest(s.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))

@@ -3,8 +3,10 @@
 //! unreachable), and the interactive `update` prompt driven through tmux.
 //! Operations (metrics, backup) and the deployment files are in `ctl/`,
 //! as are reviews, action items, reports, deliveries (`ctl/review.rs`) and
-//! drills (`ctl/drill.rs`) through `incidentctl`.
+//! drills (`ctl/drill.rs`) through `incidentctl`; tokens, the audit log
+//! and config reload against a server without `--dev` in `ctl/admin.rs`.
 
+mod admin;
 mod deploy;
 mod drill;
 mod ops;
@@ -31,6 +33,8 @@ pub struct Ctl {
     /// `XDG_CONFIG_HOME`: `incidentctl/config.toml` below it is the config file.
     pub home: PathBuf,
     pub user: String,
+    /// `INCIDENTD_TOKEN` (none: the variable is removed).
+    pub token: Option<String>,
 }
 
 impl Ctl {
@@ -39,16 +43,30 @@ impl Ctl {
             addr: addr.to_string(),
             home: home.to_path_buf(),
             user: "alice".into(),
+            token: None,
+        }
+    }
+
+    /// As `user`, calling with the token `secret`.
+    pub fn with_token(addr: &str, home: &Path, user: &str, secret: &str) -> Ctl {
+        Ctl {
+            user: user.into(),
+            token: Some(secret.into()),
+            ..Ctl::new(addr, home)
         }
     }
 
     pub async fn run(&self, args: &[&str]) -> Outcome {
-        let out = tokio::process::Command::new(workspace_bin("incidentctl"))
+        let mut cmd = tokio::process::Command::new(workspace_bin("incidentctl"));
+        match &self.token {
+            Some(t) => cmd.env("INCIDENTD_TOKEN", t),
+            None => cmd.env_remove("INCIDENTD_TOKEN"),
+        };
+        let out = cmd
             .args(args)
             .env("INCIDENTD_ADDR", &self.addr)
             .env("INCIDENTD_USER", &self.user)
             .env("XDG_CONFIG_HOME", &self.home)
-            .env_remove("INCIDENTD_TOKEN")
             .env_remove("INCIDENTD_TEAM")
             .env_remove("INCIDENTCTL_CONFIG")
             .kill_on_drop(true)

@@ -1,7 +1,7 @@
 //! The command line as clap types. Every flag that names a request field
 //! says so in its help, so a server error naming the field maps back to it.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use incidentd_proto::v1 as pb;
 use std::path::PathBuf;
 
@@ -116,6 +116,13 @@ pub enum Cmd {
     Drill(DrillCmd),
     /// Notification deliveries (of one incident, or all), or `deliveries retry ID` for a dead one.
     Deliveries(Deliveries),
+    /// API tokens (admin scope): create one (its secret is shown once), list them, revoke one.
+    #[command(subcommand)]
+    Token(TokenCmd),
+    /// The audit log (admin scope): every change and every denial, oldest first.
+    Audit(Audit),
+    /// Re-read the server's config file (admin scope), as SIGHUP does; a bad file keeps the old config.
+    Reload,
     /// Print a shell completion script, e.g. `incidentctl completions bash > /etc/bash_completion.d/incidentctl`.
     Completions {
         #[arg(value_enum)]
@@ -591,6 +598,99 @@ impl DeliveryStateArg {
     }
 }
 
+#[derive(Debug, Subcommand)]
+pub enum TokenCmd {
+    /// Create a token for a person or an integration; prints its secret, once.
+    Create(TokenCreate),
+    /// Every token the server accepts (from the config and the API), and the revoked ones.
+    #[command(visible_alias = "ls")]
+    List,
+    /// Revoke a token (from the config or the API): refused from the next request on, across restarts.
+    Revoke {
+        /// The token's id (see `token list`).
+        id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("principal").required(true).args(["person", "integration"])))]
+pub struct TokenCreate {
+    /// The token's id (request field `id`): lowercase letters, digits and '-'.
+    pub id: String,
+    /// The person it acts as (request field `person`).
+    #[arg(long, value_name = "PERSON")]
+    pub person: Option<String>,
+    /// Or the alert integration it authenticates (request field `integration`).
+    #[arg(long, value_name = "INTEGRATION")]
+    pub integration: Option<String>,
+    /// What it may do (request field `scopes`), e.g. `--scope read,respond`.
+    #[arg(
+        long = "scope",
+        value_enum,
+        value_delimiter = ',',
+        required = true,
+        value_name = "SCOPE"
+    )]
+    pub scopes: Vec<ScopeArg>,
+    /// Teams whose incidents it acts on (request field `teams`), e.g. `--team payments,search`, or '*' for all.
+    #[arg(long = "team", value_delimiter = ',', required = true, value_name = "TEAM")]
+    pub teams: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScopeArg {
+    /// Get, list, watch, reviews, reports.
+    Read,
+    /// Declare, acknowledge, timeline entries, updates, reviews, action items.
+    Respond,
+    /// Severity, roles, status, impact, resolve, component overrides, drills.
+    Command,
+    /// Everything: tokens, audit, reload, maintenance windows, delivery retries.
+    Admin,
+    /// Alert sources.
+    Ingest,
+}
+
+impl ScopeArg {
+    pub fn name(self) -> &'static str {
+        match self {
+            ScopeArg::Read => "read",
+            ScopeArg::Respond => "respond",
+            ScopeArg::Command => "command",
+            ScopeArg::Admin => "admin",
+            ScopeArg::Ingest => "ingest",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct Audit {
+    /// Only calls by this person or integration (request field `actor`).
+    #[arg(long, value_name = "PERSON")]
+    pub person: Option<String>,
+    /// Only calls made with this token id (request field `token_id`; `--token` is the secret you call with).
+    #[arg(long, value_name = "ID")]
+    pub token_id: Option<String>,
+    /// Only calls about this incident: INC-42, 42 or its id (request field `incident_id`).
+    #[arg(long, value_name = "INCIDENT")]
+    pub incident: Option<String>,
+    /// Only this method, e.g. ResolveIncident (request field `method`).
+    #[arg(long, value_name = "NAME")]
+    pub method: Option<String>,
+    /// Only denials (UNAUTHENTICATED, PERMISSION_DENIED).
+    #[arg(long)]
+    pub denied: bool,
+    /// Start (request field `since`): 2026-11-01 (start of that day, UTC), a time, or back from now: 2h.
+    #[arg(long, value_parser = parse_when, value_name = "WHEN")]
+    pub since: Option<When>,
+    /// End (request field `until`): 2026-11-30 (that day included), a time, or back from now: 1h [default: now].
+    #[arg(long, value_parser = parse_when, value_name = "WHEN")]
+    pub until: Option<When>,
+    /// Stop after this many records (the oldest first: narrow with --since for recent ones).
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+}
+
 /// `dave:database failover` → (person, track).
 fn parse_sme(s: &str) -> Result<(String, String), String> {
     match s.split_once(':') {
@@ -663,5 +763,49 @@ mod tests {
         let cli = Cli::try_parse_from(["incidentctl", "deliveries", "retry", "INC-3:4:chat"]).unwrap();
         let Cmd::Deliveries(d) = cli.cmd else { panic!() };
         assert!(matches!(d.retry, Some(DeliveriesCmd::Retry { id }) if id == "INC-3:4:chat"));
+    }
+
+    #[test]
+    fn token_create_takes_lists_and_one_principal() {
+        let cli = Cli::try_parse_from([
+            "incidentctl",
+            "token",
+            "create",
+            "bob-cli",
+            "--person",
+            "bob",
+            "--scope",
+            "read,respond",
+            "--scope",
+            "command",
+            "--team",
+            "payments,search",
+        ])
+        .unwrap();
+        let Cmd::Token(TokenCmd::Create(t)) = cli.cmd else {
+            panic!()
+        };
+        assert_eq!(t.scopes, [ScopeArg::Read, ScopeArg::Respond, ScopeArg::Command]);
+        assert_eq!(t.teams, ["payments", "search"]);
+        let base = ["incidentctl", "token", "create", "x", "--scope", "read", "--team", "*"];
+        assert!(
+            Cli::try_parse_from(base).is_err(),
+            "a person or an integration is required"
+        );
+        let both = [&base[..], &["--person", "bob", "--integration", "am"]].concat();
+        assert!(Cli::try_parse_from(both).is_err(), "not both");
+        let bad = [
+            "incidentctl",
+            "token",
+            "create",
+            "x",
+            "--person",
+            "bob",
+            "--scope",
+            "root",
+            "--team",
+            "*",
+        ];
+        assert!(Cli::try_parse_from(bad).is_err(), "unknown scope");
     }
 }

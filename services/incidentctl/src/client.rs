@@ -5,6 +5,7 @@
 use crate::fail::Failure;
 use crate::settings::Settings;
 use incidentd_proto::v1 as pb;
+use incidentd_proto::v1::admin_service_client::AdminServiceClient;
 use incidentd_proto::v1::drill_service_client::DrillServiceClient;
 use incidentd_proto::v1::incident_service_client::IncidentServiceClient;
 use incidentd_proto::v1::notification_service_client::NotificationServiceClient;
@@ -42,6 +43,7 @@ pub struct Client {
     pub review: ReviewServiceClient<Svc>,
     pub drill: DrillServiceClient<Svc>,
     pub notify: NotificationServiceClient<Svc>,
+    pub admin: AdminServiceClient<Svc>,
     pub addr: String,
 }
 
@@ -68,7 +70,8 @@ impl Client {
             api: IncidentServiceClient::with_interceptor(channel.clone(), auth.clone()),
             review: ReviewServiceClient::with_interceptor(channel.clone(), auth.clone()),
             drill: DrillServiceClient::with_interceptor(channel.clone(), auth.clone()),
-            notify: NotificationServiceClient::with_interceptor(channel, auth),
+            notify: NotificationServiceClient::with_interceptor(channel.clone(), auth.clone()),
+            admin: AdminServiceClient::with_interceptor(channel, auth),
             addr,
         })
     }
@@ -76,6 +79,11 @@ impl Client {
     /// Turns a status into a failure naming this server.
     pub fn fail(&self, s: tonic::Status) -> Failure {
         Failure::from_status(&self.addr, &s)
+    }
+
+    /// Like `fail`, naming this command's own flags for the fields they set.
+    pub fn fail_with(&self, s: tonic::Status, flags: &[(&str, &str)]) -> Failure {
+        Failure::from_status_with(&self.addr, &s, flags)
     }
 
     /// The incident's id: a ULID as given, else found by its number.

@@ -57,6 +57,7 @@ macro_rules! call {
     };
 }
 
+mod admin;
 mod drill;
 mod review;
 
@@ -166,6 +167,9 @@ pub async fn run(cmd: Cmd, ctx: Ctx) -> Result<(), Failure> {
         Cmd::Report(r) => review::report(&mut c, r, out).await?,
         Cmd::Drill(d) => drill::drill(&mut c, d, &ctx).await?,
         Cmd::Deliveries(d) => drill::deliveries(&mut c, d, &ctx).await?,
+        Cmd::Token(t) => admin::token(&mut c, t, out).await?,
+        Cmd::Audit(a) => admin::audit(&mut c, a, out).await?,
+        Cmd::Reload => admin::reload(&mut c, out).await?,
         // Answered before connecting (main.rs).
         Cmd::Completions { .. } | Cmd::Man => {}
     }
@@ -178,31 +182,47 @@ async fn list(c: &mut Client, l: cli::List, out: Out) -> Result<(), Failure> {
         (_, true) => Some(false),
         _ => None,
     };
-    let mut incidents = Vec::new();
-    let mut token = String::new();
-    while incidents.len() < l.limit {
-        let want = (l.limit - incidents.len()).min(500) as u32;
+    let (incidents, _) = paged(l.limit, async |page_size, page_token| {
         let req = pb::ListIncidentsRequest {
             team: l.team.clone().unwrap_or_default(),
             status: l.status.iter().map(|s| s.proto() as i32).collect(),
             severity: l.sev.iter().map(|s| *s as i32).collect(),
             active_only: !l.all && l.status.is_empty(),
             drill,
-            page_size: want,
-            page_token: token,
+            page_size,
+            page_token,
         };
         let page = call!(c.list_incidents(req));
-        incidents.extend(page.incidents);
-        if page.next_page_token.is_empty() {
-            break;
-        }
-        token = page.next_page_token;
-    }
-    incidents.truncate(l.limit);
+        Ok((page.incidents, page.next_page_token))
+    })
+    .await?;
     out.print(Value::Array(incidents.iter().map(json::incident).collect()), || {
         render::incident_list(&incidents, out.style)
     });
     Ok(())
+}
+
+/// Follows `next_page_token` until `limit` items, in pages of at most 500:
+/// `page(page_size, page_token)` fetches one, returning its items and the
+/// next token. Also says whether the server had more than `limit`.
+pub(crate) async fn paged<T>(
+    limit: usize,
+    mut page: impl AsyncFnMut(u32, String) -> Result<(Vec<T>, String), Failure>,
+) -> Result<(Vec<T>, bool), Failure> {
+    let mut items = Vec::new();
+    let mut token = String::new();
+    while items.len() < limit {
+        let want = (limit - items.len()).min(500) as u32;
+        let (got, next) = page(want, std::mem::take(&mut token)).await?;
+        items.extend(got);
+        token = next;
+        if token.is_empty() {
+            break;
+        }
+    }
+    let more = items.len() > limit || !token.is_empty();
+    items.truncate(limit);
+    Ok((items, more))
 }
 
 async fn entry(c: &mut Client, e: cli::Entry, kind: pb::EntryKind, ctx: &Ctx) -> Result<(), Failure> {
@@ -292,21 +312,16 @@ pub(crate) fn field<'a>(label: &'static str, flag: &'static str, value: &'a mut 
 
 async fn timeline(c: &mut Client, incident: &str, out: Out) -> Result<(), Failure> {
     let id = c.resolve_id(incident).await?;
-    let mut entries = Vec::new();
-    let mut token = String::new();
-    loop {
+    let (entries, _) = paged(usize::MAX, async |page_size, page_token| {
         let req = pb::GetTimelineRequest {
             id: id.clone(),
-            page_size: 500,
-            page_token: token,
+            page_size,
+            page_token,
         };
         let page = call!(c.get_timeline(req));
-        entries.extend(page.entries);
-        if page.next_page_token.is_empty() {
-            break;
-        }
-        token = page.next_page_token;
-    }
+        Ok((page.entries, page.next_page_token))
+    })
+    .await?;
     out.print(Value::Array(entries.iter().map(json::entry).collect()), || {
         render::timeline(&entries, out.style)
     });

@@ -37,21 +37,28 @@ impl Failure {
 
     /// A gRPC status from the server (or from the transport, for a dead connection).
     pub fn from_status(addr: &str, s: &tonic::Status) -> Failure {
+        Failure::from_status_with(addr, s, &[])
+    }
+
+    /// Like `from_status`, with one command's own request field → flag pairs
+    /// (looked up before the common ones).
+    pub fn from_status_with(addr: &str, s: &tonic::Status, flags: &[(&str, &str)]) -> Failure {
         match s.code() {
             Code::Unavailable | Code::DeadlineExceeded => Failure::unreachable(addr, one_line(s.message())),
             // Made on this side from a broken connection (the server's own statuses carry no source).
             Code::Unknown if std::error::Error::source(s).is_some() => {
                 Failure::unreachable(addr, one_line(s.message()))
             }
-            code => Failure::refused(format!("{} ({code:?})", with_flag(&one_line(s.message())))),
+            code => Failure::refused(format!("{} ({code:?})", with_flag(&one_line(s.message()), flags))),
         }
     }
 }
 
 /// Server messages start with the request field (`current_theory: is
 /// required`); name the flag that sets it too.
-fn with_flag(msg: &str) -> String {
-    const FLAGS: [(&str, &str); 28] = [
+fn with_flag(msg: &str, own: &[(&str, &str)]) -> String {
+    const FLAGS: [(&str, &str); 29] = [
+        ("authorization", "--token"),
         ("current_theory", "--theory"),
         ("next_steps", "--next-steps"),
         ("customer_symptom", "--symptom"),
@@ -82,7 +89,7 @@ fn with_flag(msg: &str) -> String {
         ("roles.smes.track", "--sme"),
     ];
     let field = msg.split(':').next().unwrap_or_default();
-    match FLAGS.iter().find(|(f, _)| *f == field) {
+    match own.iter().chain(FLAGS.iter()).find(|(f, _)| *f == field) {
         Some((_, flag)) => format!("{msg} [{flag}]"),
         None => msg.to_string(),
     }
@@ -105,6 +112,21 @@ mod tests {
         assert_eq!(f.message, "owner: unknown person \"mallory\" [--owner] (NotFound)");
         let f = Failure::from_status("a", &tonic::Status::not_found("id: incident X not found"));
         assert_eq!(f.message, "id: incident X not found (NotFound)");
+        let f = Failure::from_status(
+            "a",
+            &tonic::Status::unauthenticated("authorization: unknown or revoked token"),
+        );
+        assert_eq!(f.exit, EXIT_REFUSED);
+        assert_eq!(
+            f.message,
+            "authorization: unknown or revoked token [--token] (Unauthenticated)"
+        );
+        // A command's own fields first: `person` is a flag of `token create`, not of `assign`.
+        let unknown = tonic::Status::not_found("person: unknown person mallory");
+        let f = Failure::from_status_with("a", &unknown, &[("person", "--person")]);
+        assert_eq!(f.message, "person: unknown person mallory [--person] (NotFound)");
+        let f = Failure::from_status("a", &unknown);
+        assert_eq!(f.message, "person: unknown person mallory (NotFound)");
     }
 
     #[test]

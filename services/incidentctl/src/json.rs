@@ -299,6 +299,53 @@ pub fn delivery(d: &pb::Delivery) -> Value {
     })
 }
 
+pub fn token(t: &pb::Token) -> Value {
+    json!({
+        "id": t.id,
+        "person": opt_str(&t.person),
+        "integration": opt_str(&t.integration),
+        "scopes": t.scopes,
+        "teams": t.teams,
+        "source": opt_str(&t.source),
+        "created_at": time(&t.created_at),
+        "created_by": opt_str(&t.created_by),
+        "revoked": t.revoked,
+        "revoked_at": time(&t.revoked_at),
+        "revoked_by": opt_str(&t.revoked_by),
+    })
+}
+
+pub fn created_token(r: &pb::CreateTokenResponse) -> Value {
+    json!({
+        "token": r.token.as_ref().map_or(Value::Null, token),
+        "secret": r.secret,
+    })
+}
+
+/// An audit record; `reference` is its incident's `INC-42` when known.
+pub fn audit_record(r: &pb::AuditRecord, reference: Option<&str>) -> Value {
+    json!({
+        "at": time(&r.at),
+        "token_id": opt_str(&r.token_id),
+        "actor": opt_str(&r.actor),
+        "method": r.method,
+        "incident_id": opt_str(&r.incident_id),
+        "incident_reference": reference.map_or(Value::Null, |r| json!(r)),
+        "code": r.code,
+        "message": opt_str(&r.message),
+    })
+}
+
+pub fn reloaded(r: &pb::ReloadConfigResponse) -> Value {
+    json!({
+        "org": r.org,
+        "teams": r.teams,
+        "people": r.people,
+        "tokens": r.tokens,
+        "restart_needed": r.restart_needed,
+    })
+}
+
 fn opt_str(s: &str) -> Value {
     if s.is_empty() { Value::Null } else { json!(s) }
 }

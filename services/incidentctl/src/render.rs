@@ -6,7 +6,9 @@ use incidentd_domain::{self as d, EventKind, Timestamp};
 use incidentd_proto::v1 as pb;
 use std::fmt::Write;
 
+mod admin;
 mod after;
+pub use admin::{audit, created_token, reloaded, revoked_token, tokens};
 pub use after::{action_items, deliveries, drills, report, review, rotation, scenarios};
 
 /// ANSI styling, or none.

@@ -43,11 +43,30 @@ fn completions_and_man_page_are_generated() {
     let page = text(&man.stdout);
     assert!(page.starts_with(".ie") || page.contains(".TH incidentctl"), "{page}");
     assert!(page.contains("declare"));
-    for cmd in ["review", "action", "report", "drill", "deliveries"] {
+    for cmd in [
+        "review",
+        "action",
+        "report",
+        "drill",
+        "deliveries",
+        "token",
+        "audit",
+        "reload",
+    ] {
         assert!(page.contains(cmd), "{cmd} missing from the man page");
     }
     let bash = text(&bash.stdout);
-    for word in ["scenarios", "rotation", "--overdue", "--markdown", "--what-happened"] {
+    for word in [
+        "scenarios",
+        "rotation",
+        "--overdue",
+        "--markdown",
+        "--what-happened",
+        "revoke",
+        "--integration",
+        "--denied",
+        "--token-id",
+    ] {
         assert!(bash.contains(word), "{word} missing from the bash completions");
     }
 }
@@ -66,6 +85,25 @@ fn usage_errors_exit_2() {
         &["report", "--since", "last tuesday"],
         &["deliveries", "INC-1", "--state", "gone"],
         &["review", "show"],
+        &["token", "create", "x", "--scope", "read", "--team", "payments"],
+        &[
+            "token", "create", "x", "--person", "bob", "--scope", "root", "--team", "*",
+        ],
+        &[
+            "token",
+            "create",
+            "x",
+            "--person",
+            "bob",
+            "--integration",
+            "am",
+            "--scope",
+            "read",
+            "--team",
+            "*",
+        ],
+        &["token", "revoke"],
+        &["audit", "--since", "yesterday"],
     ] {
         let out = run(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out.stderr));

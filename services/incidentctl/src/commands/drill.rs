@@ -1,7 +1,7 @@
 //! Game days (`drill scenarios|start|rotation`) and notification
 //! deliveries (`deliveries [INC]`, `deliveries retry ID`).
 
-use super::Ctx;
+use super::{Ctx, paged};
 use crate::cli::{self, DeliveriesCmd, DrillCmd};
 use crate::client::{Client, unary};
 use crate::fail::Failure;
@@ -96,23 +96,17 @@ pub async fn deliveries(c: &mut Client, d: cli::Deliveries, ctx: &Ctx) -> Result
         }
         None => (String::new(), None),
     };
-    let mut list = Vec::new();
-    let mut token = String::new();
-    while list.len() < d.limit {
+    let (list, _) = paged(d.limit, async |page_size, page_token| {
         let req = pb::ListDeliveriesRequest {
             incident_id: incident_id.clone(),
             state: d.state.map_or(0, |s| s.proto() as i32),
-            page_size: (d.limit - list.len()).min(500) as u32,
-            page_token: token,
+            page_size,
+            page_token,
         };
         let page = call!(c.notify.list_deliveries(req));
-        list.extend(page.deliveries);
-        if page.next_page_token.is_empty() {
-            break;
-        }
-        token = page.next_page_token;
-    }
-    list.truncate(d.limit);
+        Ok((page.deliveries, page.next_page_token))
+    })
+    .await?;
     out.print(Value::Array(list.iter().map(json::delivery).collect()), || {
         render::deliveries(&list, reference.as_deref(), out.style)
     });
