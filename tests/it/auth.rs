@@ -908,6 +908,22 @@ async fn api_tokens_survive_a_restart_and_revocation_is_immediate() {
         .await
         .expect_err("revoked after restart");
     assert_eq!(after.code(), Code::Unauthenticated);
+    let listed = admin(&ch, Some("secret-admin"))
+        .list_tokens(pb::ListTokensRequest {})
+        .await
+        .expect("list")
+        .into_inner()
+        .tokens;
+    let t = listed
+        .iter()
+        .find(|t| t.id == "pager-bot")
+        .expect("revoked token still listed");
+    assert!(t.revoked, "{t:?}");
+    assert_eq!(
+        (t.person.as_str(), t.revoked_by.as_str(), t.scopes.len()),
+        ("alice", "dave", 2),
+        "{t:?}"
+    );
     server.terminate().await;
 }
 

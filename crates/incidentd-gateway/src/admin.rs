@@ -114,16 +114,13 @@ impl AdminService for AdminApi {
         let caller = Caller::of(&req);
         observe(&self.metrics, "ListTokens", async {
             caller?;
-            let config = self.auth.config();
             let (live, revoked) = self.auth.tokens();
             let mut tokens: Vec<pb::Token> = live.iter().map(|e| token_pb(e, &self.auth)).collect();
-            tokens.extend(revoked.into_iter().map(|(id, at, by)| pb::Token {
-                source: if config.token(&id).is_some() { "config" } else { "api" }.into(),
-                id,
+            tokens.extend(revoked.into_iter().map(|(e, (_, at, by))| pb::Token {
                 revoked: true,
                 revoked_at: Some(ts(d::Timestamp(at))),
                 revoked_by: by,
-                ..Default::default()
+                ..token_pb(&e, &self.auth)
             }));
             Ok(pb::ListTokensResponse { tokens })
         })

@@ -319,32 +319,17 @@ impl ApiTokens {
             }
         }
     }
-    /// Records that rebuild this state (creates of revoked API tokens dropped).
+    /// Records that rebuild this state (revoked tokens keep their creation,
+    /// so listings still describe them).
     fn compacted(&self) -> Vec<TokenRecord> {
-        let mut out: Vec<TokenRecord> = self
-            .created
-            .iter()
-            .filter(|r| matches!(r, TokenRecord::Create { id, .. } if !self.revoked.contains_key(id)))
-            .cloned()
-            .collect();
-        let created: Vec<&str> = self
-            .created
-            .iter()
-            .filter_map(|r| match r {
-                TokenRecord::Create { id, .. } => Some(id.as_str()),
-                TokenRecord::Revoke { .. } => None,
-            })
-            .collect();
-        // Revocations of config tokens stay (the config may still list them).
-        for (id, (at_ms, by)) in &self.revoked {
-            if !created.contains(&id.as_str()) {
-                out.push(TokenRecord::Revoke {
-                    id: id.clone(),
-                    at_ms: *at_ms,
-                    by: by.clone(),
-                });
-            }
-        }
+        let mut out = self.created.clone();
+        let mut revoked: Vec<(&String, &(i64, String))> = self.revoked.iter().collect();
+        revoked.sort();
+        out.extend(revoked.into_iter().map(|(id, (at_ms, by))| TokenRecord::Revoke {
+            id: id.clone(),
+            at_ms: *at_ms,
+            by: by.clone(),
+        }));
         out
     }
 }
@@ -513,18 +498,14 @@ fn entry(
     }
 }
 
-fn build_table(config: Arc<OrgConfig>, api: &ApiTokens) -> Table {
+/// Every token the config and the token log define, revoked ones included.
+fn all_entries(config: &OrgConfig, api: &ApiTokens) -> Vec<Arc<TokenEntry>> {
     let burst = config.access.burst_per_token;
-    let mut by_digest = HashMap::new();
-    for t in &config.tokens {
-        if api.revoked.contains_key(&t.id) {
-            continue;
-        }
-        by_digest.insert(
-            t.sha256.0,
-            Arc::new(entry(config_grant(t), t.sha256.0, "config", None, burst)),
-        );
-    }
+    let mut out: Vec<Arc<TokenEntry>> = config
+        .tokens
+        .iter()
+        .map(|t| Arc::new(entry(config_grant(t), t.sha256.0, "config", None, burst)))
+        .collect();
     for r in &api.created {
         if let TokenRecord::Create {
             id,
@@ -538,7 +519,7 @@ fn build_table(config: Arc<OrgConfig>, api: &ApiTokens) -> Table {
         } = r
         {
             let Some(digest) = from_hex(sha256) else { continue };
-            if api.revoked.contains_key(id) || config.token(id).is_some() {
+            if config.token(id).is_some() {
                 continue;
             }
             let grant = Grant {
@@ -551,12 +532,18 @@ fn build_table(config: Arc<OrgConfig>, api: &ApiTokens) -> Table {
                     Teams::Only(teams.clone())
                 },
             };
-            by_digest.insert(
-                digest,
-                Arc::new(entry(grant, digest, "api", Some((*at_ms, by.clone())), burst)),
-            );
+            out.push(Arc::new(entry(grant, digest, "api", Some((*at_ms, by.clone())), burst)));
         }
     }
+    out
+}
+
+fn build_table(config: Arc<OrgConfig>, api: &ApiTokens) -> Table {
+    let by_digest = all_entries(&config, api)
+        .into_iter()
+        .filter(|e| !api.revoked.contains_key(&e.grant.token))
+        .map(|e| (e.sha256, e))
+        .collect();
     Table {
         by_digest,
         access: config.access.clone(),
@@ -680,17 +667,19 @@ impl Auth {
         })
     }
 
-    /// Every token the server accepts, and the revoked ones.
-    pub fn tokens(&self) -> (Vec<Arc<TokenEntry>>, Vec<Revoked>) {
+    /// Every token the server accepts, and the revoked ones with their details.
+    pub fn tokens(&self) -> (Vec<Arc<TokenEntry>>, Vec<(Arc<TokenEntry>, Revoked)>) {
         let mut live: Vec<Arc<TokenEntry>> = self.table().by_digest.values().cloned().collect();
         live.sort_by(|a, b| a.grant.token.cmp(&b.grant.token));
-        let mut revoked: Vec<Revoked> = self
-            .api()
-            .revoked
-            .iter()
-            .map(|(id, (at, by))| (id.clone(), *at, by.clone()))
+        let api = self.api().clone();
+        let mut revoked: Vec<(Arc<TokenEntry>, Revoked)> = all_entries(&self.config(), &api)
+            .into_iter()
+            .filter_map(|e| {
+                let (at, by) = api.revoked.get(&e.grant.token)?;
+                Some((e.clone(), (e.grant.token.clone(), *at, by.clone())))
+            })
             .collect();
-        revoked.sort();
+        revoked.sort_by(|a, b| a.1.cmp(&b.1));
         (live, revoked)
     }
 
