@@ -116,11 +116,11 @@ impl AdminService for AdminApi {
             caller?;
             let (live, revoked) = self.auth.tokens();
             let mut tokens: Vec<pb::Token> = live.iter().map(|e| token_pb(e, &self.auth)).collect();
-            tokens.extend(revoked.into_iter().map(|(e, (_, at, by))| pb::Token {
+            tokens.extend(revoked.into_iter().map(|r| pb::Token {
                 revoked: true,
-                revoked_at: Some(ts(d::Timestamp(at))),
-                revoked_by: by,
-                ..token_pb(&e, &self.auth)
+                revoked_at: Some(ts(d::Timestamp(r.at_ms))),
+                revoked_by: r.by,
+                ..token_pb(&r.token, &self.auth)
             }));
             Ok(pb::ListTokensResponse { tokens })
         })

@@ -258,8 +258,12 @@ impl Caller {
     }
 }
 
-/// A revoked token: id, when (ms since the epoch), by whom.
-pub type Revoked = (String, i64, String);
+/// A revoked token: what it was, when (ms since the epoch), by whom.
+pub struct Revoked {
+    pub token: Arc<TokenEntry>,
+    pub at_ms: i64,
+    pub by: String,
+}
 
 /// A token accepted by the server (from the config or created by an admin).
 #[derive(Debug)]
@@ -668,18 +672,18 @@ impl Auth {
     }
 
     /// Every token the server accepts, and the revoked ones with their details.
-    pub fn tokens(&self) -> (Vec<Arc<TokenEntry>>, Vec<(Arc<TokenEntry>, Revoked)>) {
+    pub fn tokens(&self) -> (Vec<Arc<TokenEntry>>, Vec<Revoked>) {
         let mut live: Vec<Arc<TokenEntry>> = self.table().by_digest.values().cloned().collect();
         live.sort_by(|a, b| a.grant.token.cmp(&b.grant.token));
         let api = self.api().clone();
-        let mut revoked: Vec<(Arc<TokenEntry>, Revoked)> = all_entries(&self.config(), &api)
+        let mut revoked: Vec<Revoked> = all_entries(&self.config(), &api)
             .into_iter()
             .filter_map(|e| {
-                let (at, by) = api.revoked.get(&e.grant.token)?;
-                Some((e.clone(), (e.grant.token.clone(), *at, by.clone())))
+                let (at_ms, by) = api.revoked.get(&e.grant.token)?.clone();
+                Some(Revoked { token: e, at_ms, by })
             })
             .collect();
-        revoked.sort_by(|a, b| a.1.cmp(&b.1));
+        revoked.sort_by(|a, b| a.token.grant.token.cmp(&b.token.grant.token));
         (live, revoked)
     }
 
