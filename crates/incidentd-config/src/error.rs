@@ -94,7 +94,7 @@ impl<'t> Problems<'t> {
         let line = Some(self.line_of(span.start));
         self.list.push(Problem {
             line,
-            message: message.into(),
+            message: one_line(message.into()),
         });
     }
 
@@ -107,7 +107,7 @@ impl<'t> Problems<'t> {
     pub(crate) fn global(&mut self, message: impl Into<String>) {
         self.list.push(Problem {
             line: None,
-            message: message.into(),
+            message: one_line(message.into()),
         });
     }
 
@@ -120,6 +120,16 @@ impl<'t> Problems<'t> {
         problems.sort_by_key(|p| p.line);
         problems.dedup();
         ConfigError::Invalid { problems }
+    }
+}
+
+/// A problem is one line of the error's display: line breaks inside a
+/// message (a quoted key, a section named by one) are escaped.
+fn one_line(message: String) -> String {
+    if message.contains(['\n', '\r']) {
+        message.replace('\r', "\\r").replace('\n', "\\n")
+    } else {
+        message
     }
 }
 
@@ -249,13 +259,13 @@ pub(crate) fn describe_de_error(problems: &mut Problems<'_>, root: Option<&DeTab
         } else {
             format!(" ({expected})")
         };
-        format!("unknown key \"{name}\"{in_section}{hint}")
+        format!("unknown key {name:?}{in_section}{hint}")
     } else if let Some(rest) = message.strip_prefix("missing field `") {
         let name = rest.split('`').next().unwrap_or(rest);
-        format!("missing key \"{name}\"{in_section}")
+        format!("missing key {name:?}{in_section}")
     } else {
         match location.as_ref().and_then(|l| l.key.as_deref()) {
-            Some(key) => format!("key \"{key}\"{in_section}: {message}"),
+            Some(key) => format!("key {key:?}{in_section}: {message}"),
             None if section.is_some() => format!("{}: {message}", in_section.trim_start_matches(" in ")),
             None => message,
         }

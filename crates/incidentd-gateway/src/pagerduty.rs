@@ -40,9 +40,7 @@ pub async fn enqueue(State(st): State<HttpState>, body: Body) -> Response {
         }
     };
     let parsed = match crate::http::read_body(body, MAX_BODY).await {
-        Ok(bytes) => ingest::parse_json(&bytes)
-            .map_err(|s| vec![s.message().to_string()])
-            .and_then(|v| parse(&ingest.integrations(), &v)),
+        Ok(bytes) => parse_body(&ingest.integrations(), &bytes),
         Err(s) => Err(vec![s.message().to_string()]),
     };
     let (route, dedup_key, notification) = match parsed {
@@ -96,6 +94,12 @@ fn invalid(errors: Vec<String>) -> Response {
 }
 
 type Parsed = (std::sync::Arc<ingest::IntegrationRoute>, String, AlertIntake);
+
+/// Validates one event body as received (also the fuzz targets' entry point).
+pub fn parse_body(integrations: &Integrations, body: &[u8]) -> Result<Parsed, Vec<String>> {
+    let v = ingest::parse_json(body).map_err(|s| vec![s.message().to_string()])?;
+    parse(integrations, &v)
+}
 
 /// Validates one event, collecting every problem (PagerDuty answers all at once).
 pub fn parse(integrations: &Integrations, v: &Value) -> Result<Parsed, Vec<String>> {
@@ -322,29 +326,11 @@ mod tests {
     }
 
     fn parsed(event: &str) -> Result<Parsed, Vec<String>> {
-        parse(&table(), &serde_json::from_str(event).map_err(|e| vec![e.to_string()])?)
+        parse_body(&table(), event.as_bytes())
     }
 
     /// PagerDuty's documented trigger example (routing key replaced).
-    const TRIGGER: &str = r#"{
-      "payload": {
-        "summary": "Example alert on host1.example.com",
-        "timestamp": "2015-07-17T08:42:58.315+0000",
-        "source": "monitoringtool:cloudvendor:central-region-dc-01:852559987:cluster/api-stats-prod-003",
-        "severity": "info",
-        "component": "postgres",
-        "group": "prod-datapipe",
-        "class": "deploy",
-        "custom_details": {"ping time": "1500ms", "load avg": 0.75}
-      },
-      "routing_key": "samplekeyhere-routing",
-      "dedup_key": "samplekeyhere",
-      "images": [{"src": "https://www.pagerduty.com/wp-content/uploads/2016/05/pagerduty-logo-green.png", "href": "https://example.com/", "alt": "Example text"}],
-      "links": [{"href": "https://example.com/", "text": "Link text"}],
-      "event_action": "trigger",
-      "client": "Sample Monitoring Service",
-      "client_url": "https://monitoring.service.com"
-    }"#;
+    const TRIGGER: &str = include_str!("../fixtures/pagerduty/trigger.json");
 
     #[test]
     fn documented_examples_parse() {

@@ -182,4 +182,41 @@ mod tests {
         );
         assert!(err("id = \"x\"\ntitle = \"X\"\ncolour = \"red\"\n").contains("colour"));
     }
+
+    /// The example of the module docs.
+    fn doc_example() -> String {
+        let doc: Vec<&str> = include_str!("scenarios.rs")
+            .lines()
+            .map_while(|l| l.strip_prefix("//!"))
+            .map(|l| l.strip_prefix(' ').unwrap_or(l))
+            .skip_while(|l| *l != "```toml")
+            .skip(1)
+            .take_while(|l| *l != "```")
+            .collect();
+        doc.join("\n")
+    }
+
+    #[test]
+    fn the_doc_example_parses() {
+        let s = parse(&doc_example()).unwrap();
+        assert_eq!((s.id.as_str(), s.steps.len()), ("cache-stampede", 4));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(incidentd_fuzzkit::config())]
+
+        /// Fuzzing (issue 8): mutants of the doc example never panic, and a
+        /// refusal says what is wrong (a TOML error with its line, or the key).
+        #[test]
+        fn mutated_scenarios_never_panic(case in incidentd_fuzzkit::text::mutants([doc_example()])) {
+            if let Err(e) = parse(&case.text) {
+                let text = format!("{e:#}");
+                proptest::prop_assert!(!text.trim().is_empty());
+                proptest::prop_assert!(
+                    ["line ", "steps[", "severity", "id and title", "`"].iter().any(|w| text.contains(w)),
+                    "{text}"
+                );
+            }
+        }
+    }
 }
