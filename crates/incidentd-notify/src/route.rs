@@ -24,8 +24,12 @@ use incidentd_domain::{Event, EventKind, Incident, Recipients, Severity, Status,
 use serde::{Deserialize, Serialize};
 
 /// One notification: one message to one destination.
+pub type Notification = Addressed<Message>;
+
+/// Something for one destination, with its idempotency key: a notification
+/// (`Addressed<Message>`), or what the outbox stores of one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Notification {
+pub struct Addressed<M> {
     /// Idempotency key: `<incident id>:<version>:<destination>`.
     pub key: String,
     pub incident: String,
@@ -36,7 +40,7 @@ pub struct Notification {
     /// Mail recipients (email destinations only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub to: Vec<String>,
-    pub message: Message,
+    pub message: M,
 }
 
 /// The executives' contact group (DESIGN.md: SEV-1 notifies them at once).
