@@ -36,10 +36,13 @@ const LOAD_PAGE: usize = 500;
 /// pages with tens of thousands of open incidents).
 const MAX_RENDER_GAP: std::time::Duration = std::time::Duration::from_secs(1);
 /// Renders are spaced this many render times apart under a burst (so
-/// rendering takes at most a quarter of a core).
-const RENDER_SPACING: u32 = 4;
-/// Renders cheaper than this divided by `RENDER_SPACING` are never delayed.
-const MIN_THROTTLED_GAP: std::time::Duration = std::time::Duration::from_millis(20);
+/// rendering takes at most a sixteenth of a core: a render walks every
+/// incident of the view, and a declaration storm of 100k public incidents
+/// otherwise spent a quarter of a core re-rendering, a quarter of the
+/// declaration rate on two cores).
+const RENDER_SPACING: u32 = 16;
+/// Renders cheaper than this divided by `RENDER_SPACING` (5 ms) are never delayed.
+const MIN_THROTTLED_GAP: std::time::Duration = std::time::Duration::from_millis(80);
 
 pub enum PageMsg {
     /// Persisted incident events, in feed order.
@@ -309,7 +312,7 @@ impl PageState {
 
     /// Queues one render behind what is in the mailbox. When renders are
     /// expensive (a page with very many incidents), they are spaced so that
-    /// rendering takes at most a quarter of a core: `RENDER_SPACING` render
+    /// rendering takes at most a sixteenth of a core: `RENDER_SPACING` render
     /// times apart, at most `MAX_RENDER_GAP`. A page that renders in under
     /// 5 ms (an ordinary one, even with hundreds of updates) is never delayed.
     fn queue_render(&mut self, myself: &ActorRef<PageMsg>) {
