@@ -11,7 +11,7 @@
 //! events replayed from the log.
 
 use crate::hub::{HubMsg, Routed};
-use crate::route::{Notification, route};
+use crate::route::{Notification, route, silent};
 use incidentd_actors::{Filter, Handle, Published, codec};
 use incidentd_config::OrgConfig;
 use incidentd_domain::{Event, Incident, IncidentId, apply};
@@ -109,15 +109,30 @@ impl Feeder {
             return;
         }
         if p.version > cursor + 1 || p.summary.version != p.version {
-            if let Some(mut state) = self
+            // The state right after this event: a replayed one one event
+            // behind, or the empty one before a new incident's first event.
+            let before = self
                 .states
                 .remove(&id)
-                .filter(|s| s.version == cursor && cursor + 1 == p.version)
-            {
+                .filter(|s| s.version == cursor)
+                .or_else(|| (cursor == 0).then(Incident::default))
+                .filter(|_| cursor + 1 == p.version);
+            if let Some(mut state) = before {
                 apply(&mut state, &p.event);
                 batch.push(self.routed(&id, &state, p.version, &p.event, true));
                 self.cursors.insert(id.clone(), p.version);
                 self.states.insert(id, state);
+                return;
+            }
+            if p.version == cursor + 1 && silent(&p.event.kind) {
+                // Notifies nobody whatever the state: no need to read the log for it.
+                batch.push(Routed {
+                    incident: id.clone(),
+                    version: p.version,
+                    notifications: Vec::new(),
+                    seen: None,
+                });
+                self.cursors.insert(id, p.version);
                 return;
             }
             self.catch_up(p.incident, cursor, p.version, batch).await;

@@ -235,12 +235,15 @@ impl PageState {
         }
         let mut public = PublicIncident::from_summary(&p.summary, updates);
         public.complete = complete;
-        // Most events (internal updates, notes, roles) change nothing public:
-        // no render for them.
-        let changed = old.is_none_or(|mut o| {
-            o.version = public.version;
-            o != public
-        });
+        // Most events (internal updates, notes, roles) change nothing public,
+        // and an incident customers never hear of (no component of the page,
+        // no customer update) is on no document: no render for them.
+        let seen = |i: &PublicIncident| !i.complete || i.is_public(&self.catalog);
+        let changed = (old.as_ref().is_some_and(seen) || seen(&public))
+            && old.is_none_or(|mut o| {
+                o.version = public.version;
+                o != public
+            });
         self.incidents.insert(p.incident, public);
         self.dirty |= changed;
         Ok(())
