@@ -155,6 +155,21 @@ impl Actor for IncidentActor {
         msg: IncidentMsg,
         st: &mut IncidentState,
     ) -> std::result::Result<(), ActorProcessingErr> {
+        // ractor keeps one boxed loop future per actor, sized for the largest
+        // message handler: boxing the handler here keeps that resident part
+        // small (kilobytes per live incident), and only the message in hand
+        // pays for the state of decide → persist → apply.
+        Box::pin(st.on_message(myself, msg)).await
+    }
+}
+
+impl IncidentState {
+    async fn on_message(
+        &mut self,
+        myself: ActorRef<IncidentMsg>,
+        msg: IncidentMsg,
+    ) -> std::result::Result<(), ActorProcessingErr> {
+        let st = self;
         match msg {
             IncidentMsg::Execute {
                 cmd,
@@ -215,9 +230,7 @@ impl Actor for IncidentActor {
         st.after_message(&myself);
         Ok(())
     }
-}
 
-impl IncidentState {
     /// After every message: re-derive the nearest deadline and arm it, or,
     /// for a resolved incident, hand it to the supervisor to retire (with
     /// the deadline at which to wake it, e.g. the review reminder).

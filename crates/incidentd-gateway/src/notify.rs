@@ -59,24 +59,23 @@ fn state_filter(v: i32) -> Result<Option<DeliveryState>, Status> {
 }
 
 pub fn delivery_pb(d: &Delivery) -> pb::Delivery {
-    let n = &d.notification;
     let p = &d.progress;
     pb::Delivery {
-        id: n.key.clone(),
-        incident_id: n.incident.clone(),
-        version: n.version,
-        destination: n.destination.clone(),
-        kind: n.kind.as_str().to_string(),
+        id: d.key.clone(),
+        incident_id: d.incident.clone(),
+        version: d.version,
+        destination: d.destination.clone(),
+        kind: d.kind.as_str().to_string(),
         state: state_pb(p.state) as i32,
         attempts: p.attempts,
         last_error: p.last_error.clone().unwrap_or_default(),
-        idempotency_key: n.key.clone(),
+        idempotency_key: d.key.clone(),
         created_at: Some(ts(d.created_at)),
         updated_at: Some(ts(p.updated_at)),
         next_attempt_at: p.next_attempt_at.map(ts),
         delivered_at: p.delivered_at.map(ts),
-        headline: n.message.headline.clone(),
-        to: n.to.clone(),
+        headline: d.headline.clone(),
+        to: d.to.clone(),
     }
 }
 

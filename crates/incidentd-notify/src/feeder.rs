@@ -11,10 +11,11 @@
 //! events replayed from the log.
 
 use crate::hub::{HubMsg, Routed};
-use crate::route::route;
+use crate::route::{Notification, route, silent};
 use incidentd_actors::{Filter, Handle, Published, codec};
 use incidentd_config::OrgConfig;
 use incidentd_domain::{Event, Incident, IncidentId, apply};
+use incidentd_store::StoreError;
 use ractor::ActorRef;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -108,15 +109,30 @@ impl Feeder {
             return;
         }
         if p.version > cursor + 1 || p.summary.version != p.version {
-            if let Some(mut state) = self
+            // The state right after this event: a replayed one one event
+            // behind, or the empty one before a new incident's first event.
+            let before = self
                 .states
                 .remove(&id)
-                .filter(|s| s.version == cursor && cursor + 1 == p.version)
-            {
+                .filter(|s| s.version == cursor)
+                .or_else(|| (cursor == 0).then(Incident::default))
+                .filter(|_| cursor + 1 == p.version);
+            if let Some(mut state) = before {
                 apply(&mut state, &p.event);
                 batch.push(self.routed(&id, &state, p.version, &p.event, true));
                 self.cursors.insert(id.clone(), p.version);
                 self.states.insert(id, state);
+                return;
+            }
+            if p.version == cursor + 1 && silent(&p.event.kind) {
+                // Notifies nobody whatever the state: no need to read the log for it.
+                batch.push(Routed {
+                    incident: id.clone(),
+                    version: p.version,
+                    notifications: Vec::new(),
+                    seen: None,
+                });
+                self.cursors.insert(id, p.version);
                 return;
             }
             self.catch_up(p.incident, cursor, p.version, batch).await;
@@ -139,29 +155,21 @@ impl Feeder {
     /// Routes the logged events of `incident` with `from < version <= to`.
     async fn catch_up(&mut self, incident: IncidentId, from: u64, to: u64, batch: &mut Vec<Routed>) {
         let id = incident.to_string();
-        let events = match self.handle.store().read_events(incident.to_bytes(), 0, to).await {
-            Ok(e) => e,
+        let replayed = replay(&self.handle, incident, to, |version, state, event| {
+            if version > from {
+                batch.push(self.routed(&id, state, version, event, false));
+            }
+        })
+        .await;
+        match replayed {
+            Ok(state) => {
+                self.cursors.insert(id.clone(), to);
+                self.states.insert(id, state);
+            }
             Err(e) => {
                 tracing::error!(incident_id = %id, error = %e, "notifier cannot read the log; retried on the next scan");
-                return;
-            }
-        };
-        let mut state = Incident::default();
-        for (version, bytes) in events {
-            let event = match codec::decode_event(&bytes) {
-                Ok(e) => e,
-                Err(e) => {
-                    tracing::error!(incident_id = %id, version, error = %e, "undecodable event skipped by the notifier");
-                    continue;
-                }
-            };
-            apply(&mut state, &event);
-            if version > from {
-                batch.push(self.routed(&id, &state, version, &event, false));
             }
         }
-        self.cursors.insert(id.clone(), to);
-        self.states.insert(id, state);
     }
 
     /// Every incident whose log is ahead of our cursor is caught up.
@@ -206,5 +214,54 @@ impl Feeder {
                 None => return,
             }
         }
+    }
+}
+
+/// Folds the logged events of `incident` up to version `to`, handing each
+/// event to `each` with the state right after it; returns the last state.
+async fn replay(
+    handle: &Handle,
+    incident: IncidentId,
+    to: u64,
+    mut each: impl FnMut(u64, &Incident, &Event),
+) -> Result<Incident, StoreError> {
+    let events = handle.store().read_events(incident.to_bytes(), 0, to).await?;
+    let mut state = Incident::default();
+    for (version, bytes) in events {
+        let event = match codec::decode_event(&bytes) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!(incident_id = %incident, version, error = %e, "undecodable event skipped by the notifier");
+                continue;
+            }
+        };
+        apply(&mut state, &event);
+        each(version, &state, &event);
+    }
+    Ok(state)
+}
+
+/// Where the hub gets a notification back when it kept only its target:
+/// the logged event routed again (`route` is pure, so the key, the
+/// recipients and the text are the ones derived when it was logged).
+#[derive(Clone)]
+pub struct Source {
+    pub handle: Handle,
+    pub org: Arc<OrgConfig>,
+}
+
+impl Source {
+    /// The notifications of event `version` of `incident`.
+    pub async fn derive(&self, incident: &str, version: u64) -> Result<Vec<Notification>, String> {
+        let id = IncidentId::parse(incident).ok_or_else(|| format!("{incident:?} is not an incident"))?;
+        let mut routed = Vec::new();
+        replay(&self.handle, id, version, |v, state, event| {
+            if v == version {
+                routed = route(&self.org, state, v, event);
+            }
+        })
+        .await
+        .map_err(|e| format!("cannot read the event log: {e}"))?;
+        Ok(routed)
     }
 }

@@ -16,11 +16,18 @@
 //! actor. Back-pressure: while more than `max_pending` notifications are
 //! undelivered, `Ingest` calls are answered only as deliveries finish, so
 //! the feeder stops reading the event feed (it catches up from the log).
+//!
+//! Memory: the hub keeps every delivery's target and progress (`Delivery`),
+//! but a message only for the first `payload_window` deliveries of a lane,
+//! and for notices that cannot be derived again (digests, drill
+//! reminders). A lane's head without its message waits while the message
+//! is derived again from the event log (`feeder::Source`), then goes.
 
 use crate::adapter::{Adapter, AdapterMsg};
+use crate::feeder::Source;
 use crate::message::DestKind;
 use crate::metrics::Metrics;
-use crate::outbox::{Delivery, DeliveryState, Folded, Record};
+use crate::outbox::{Delivery, DeliveryState, Folded, Record, Stored};
 use crate::policy::{Breaker, BreakerState, Settings};
 use crate::route::Notification;
 use crate::transport::{Job, SendError, SendOk, Transport};
@@ -64,6 +71,11 @@ pub enum HubMsg {
         key: String,
         result: Result<SendOk, SendError>,
     },
+    /// A lane head's notification, derived again from the log.
+    Derived {
+        key: String,
+        result: Result<Vec<Notification>, String>,
+    },
     Wake,
     List {
         incident: Option<String>,
@@ -91,11 +103,15 @@ pub struct HubArgs {
     pub settings: Settings,
     pub clock: Clock,
     pub metrics: Arc<Metrics>,
+    /// Where messages that were not kept are derived from again (`None`:
+    /// every message is kept, as in tests without a store).
+    pub source: Option<Source>,
 }
 
 struct Lane {
     kind: DestKind,
-    queue: VecDeque<String>,
+    queue: VecDeque<Arc<str>>,
+    /// An attempt is in flight, or the head's message is being derived.
     in_flight: bool,
     /// Rate limit: no request before this.
     next_allowed: Instant,
@@ -105,6 +121,17 @@ struct Lane {
 }
 
 impl Lane {
+    fn new(kind: DestKind, now: Instant) -> Lane {
+        Lane {
+            kind,
+            queue: VecDeque::new(),
+            in_flight: false,
+            next_allowed: now,
+            retry_at: None,
+            breaker: Breaker::new(),
+        }
+    }
+
     fn ready_at(&self) -> Option<Instant> {
         if self.in_flight || self.queue.is_empty() {
             return None;
@@ -117,14 +144,24 @@ impl Lane {
     }
 }
 
+/// A delivery as the hub holds it.
+struct Entry {
+    d: Delivery,
+    /// What to send: kept near the head of the lane (and when it cannot be
+    /// derived again), else derived when the delivery reaches the head.
+    payload: Option<Notification>,
+    /// When the feeder saw the event (latency metrics).
+    seen: Option<Instant>,
+}
+
 pub struct HubState {
     outbox: OutboxLog,
-    deliveries: HashMap<String, Delivery>,
-    by_incident: HashMap<String, Vec<String>>,
+    deliveries: HashMap<Arc<str>, Entry>,
+    by_incident: HashMap<String, Vec<Arc<str>>>,
     lanes: BTreeMap<String, Lane>,
     adapters: HashMap<&'static str, ActorRef<AdapterMsg>>,
     remote_ids: HashMap<(String, String), String>,
-    seen: HashMap<String, Instant>,
+    source: Option<Source>,
     settings: Settings,
     clock: Clock,
     metrics: Arc<Metrics>,
@@ -159,7 +196,7 @@ impl Actor for Hub {
             lanes: BTreeMap::new(),
             adapters,
             remote_ids: HashMap::new(),
-            seen: HashMap::new(),
+            source: args.source,
             settings: args.settings,
             clock: args.clock,
             metrics: args.metrics,
@@ -168,11 +205,15 @@ impl Actor for Hub {
             wake: None,
         };
         let Folded {
-            mut deliveries, order, ..
+            mut deliveries,
+            mut payloads,
+            order,
+            ..
         } = args.folded;
         for key in order {
             if let Some(d) = deliveries.remove(&key) {
-                st.insert(d);
+                let payload = payloads.remove(&key);
+                st.insert(d, payload, None);
             }
         }
         Ok(st)
@@ -201,12 +242,13 @@ impl Actor for Hub {
                 }
             }
             HubMsg::Outcome { key, result } => st.outcome(&key, result),
+            HubMsg::Derived { key, result } => st.derived(&key, result),
             HubMsg::Wake => st.wake = None,
             HubMsg::List { incident, state, reply } => {
                 let _ = reply.send(st.list(incident.as_deref(), state));
             }
             HubMsg::Get { key, reply } => {
-                let _ = reply.send(st.deliveries.get(&key).cloned());
+                let _ = reply.send(st.deliveries.get(key.as_str()).map(|e| e.d.clone()));
             }
             HubMsg::Retry { key, reply } => {
                 let _ = reply.send(st.retry(&key));
@@ -243,28 +285,32 @@ impl HubState {
         });
     }
 
-    /// Adds a delivery (from recovery or a routed event) to its lane.
-    fn insert(&mut self, d: Delivery) {
-        let key = d.key().to_string();
-        let n = &d.notification;
+    /// Whether a message need not be kept: it can be derived again.
+    fn rederivable(&self, d: &Delivery) -> bool {
+        self.source.is_some() && d.derivable()
+    }
+
+    /// Adds a delivery (from recovery or a routed event) to its lane; its
+    /// message is kept only near the head of the lane (or if it cannot be
+    /// derived again).
+    fn insert(&mut self, d: Delivery, payload: Option<Notification>, seen: Option<Instant>) {
+        let key: Arc<str> = Arc::from(d.key());
         if let Some(remote) = &d.progress.remote_id {
             self.remote_ids
-                .insert((n.destination.clone(), n.incident.clone()), remote.clone());
+                .insert((d.destination.clone(), d.incident.clone()), remote.clone());
         }
         self.by_incident
-            .entry(n.incident.clone())
+            .entry(d.incident.clone())
             .or_default()
             .push(key.clone());
+        // A dead delivery may be retried: its message stays if it cannot be derived again.
+        let mut keep = d.progress.state != DeliveryState::Delivered && !self.rederivable(&d);
         if !d.progress.state.is_terminal() {
             let now = Instant::now();
-            let lane = self.lanes.entry(n.destination.clone()).or_insert_with(|| Lane {
-                kind: n.kind,
-                queue: VecDeque::new(),
-                in_flight: false,
-                next_allowed: now,
-                retry_at: None,
-                breaker: Breaker::new(),
-            });
+            let lane = self
+                .lanes
+                .entry(d.destination.clone())
+                .or_insert_with(|| Lane::new(d.kind, now));
             if lane.queue.is_empty() && d.progress.state == DeliveryState::Retrying {
                 // Recovered mid-backoff: keep its schedule.
                 let wait = d
@@ -273,10 +319,12 @@ impl HubState {
                     .map(|t| Duration::from_millis(u64::try_from(t - self.clock.now().0).unwrap_or(0)));
                 lane.retry_at = wait.map(|w| now + w);
             }
+            keep = keep || lane.queue.len() < self.settings.payload_window;
             lane.queue.push_back(key.clone());
             self.pending += 1;
         }
-        self.deliveries.insert(key, d);
+        let payload = payload.filter(|_| keep);
+        self.deliveries.insert(key, Entry { d, payload, seen });
         self.metrics.queue_depth.store(self.pending as u64, Ordering::Relaxed);
     }
 
@@ -285,27 +333,23 @@ impl HubState {
         let mut records = Vec::with_capacity(batch.len());
         for r in batch {
             self.metrics.events_routed.fetch_add(1, Ordering::Relaxed);
-            let mut fresh = Vec::new();
+            let mut stored = Vec::new();
+            let mut fresh = 0;
             for n in r.notifications {
-                if self.deliveries.contains_key(&n.key) {
+                if self.deliveries.contains_key(n.key.as_str()) {
                     continue; // derived again after a restart: same key, same delivery
                 }
-                if let Some(seen) = r.seen {
-                    self.seen.insert(n.key.clone(), seen);
-                }
-                fresh.push(Delivery::new(n, now));
+                let d = Delivery::new(&n, now);
+                stored.push(Stored::new(&d, Some(&n)));
+                self.insert(d, Some(n), r.seen);
+                fresh += 1;
             }
-            self.metrics
-                .notifications_derived
-                .fetch_add(fresh.len() as u64, Ordering::Relaxed);
+            self.metrics.notifications_derived.fetch_add(fresh, Ordering::Relaxed);
             records.push(Record::Derived {
                 incident: r.incident,
                 version: r.version,
-                deliveries: fresh.clone(),
+                deliveries: stored,
             });
-            for d in fresh {
-                self.insert(d);
-            }
         }
         self.persist(records);
     }
@@ -319,13 +363,14 @@ impl HubState {
                 .map(|keys| {
                     keys.iter()
                         .filter_map(|k| self.deliveries.get(k))
+                        .map(|e| &e.d)
                         .filter(keep)
                         .cloned()
                         .collect()
                 })
                 .unwrap_or_default(),
             None => {
-                let mut all: Vec<Delivery> = self.deliveries.values().filter(keep).cloned().collect();
+                let mut all: Vec<Delivery> = self.deliveries.values().map(|e| &e.d).filter(keep).cloned().collect();
                 all.sort_by(|a, b| (a.created_at, a.key()).cmp(&(b.created_at, b.key())));
                 all
             }
@@ -334,50 +379,80 @@ impl HubState {
 
     fn retry(&mut self, key: &str) -> Result<Delivery, NotifyError> {
         let now = self.now_ms();
-        let d = self
-            .deliveries
-            .get_mut(key)
-            .ok_or_else(|| NotifyError::NotFound(key.to_string()))?;
-        if d.progress.state != DeliveryState::Dead {
-            return Err(NotifyError::NotDead(key.to_string(), d.progress.state.as_str()));
+        let (key, e) = match self.deliveries.get_key_value(key) {
+            Some((k, _)) => {
+                let k = k.clone();
+                let e = self
+                    .deliveries
+                    .get_mut(&k)
+                    .ok_or_else(|| NotifyError::NotFound(k.to_string()))?;
+                (k, e)
+            }
+            None => return Err(NotifyError::NotFound(key.to_string())),
+        };
+        let p = &mut e.d.progress;
+        if p.state != DeliveryState::Dead {
+            return Err(NotifyError::NotDead(key.to_string(), p.state.as_str()));
         }
-        d.progress.state = DeliveryState::Pending;
-        d.progress.attempts = 0;
-        d.progress.updated_at = now;
-        d.progress.next_attempt_at = None;
-        let d = d.clone();
+        p.state = DeliveryState::Pending;
+        p.attempts = 0;
+        p.updated_at = now;
+        p.next_attempt_at = None;
+        let d = e.d.clone();
         self.persist(vec![Record::State {
             key: key.to_string(),
             progress: d.progress.clone(),
         }]);
-        let n = &d.notification;
-        let lane = self.lanes.entry(n.destination.clone()).or_insert_with(|| Lane {
-            kind: n.kind,
-            queue: VecDeque::new(),
-            in_flight: false,
-            next_allowed: Instant::now(),
-            retry_at: None,
-            breaker: Breaker::new(),
-        });
-        lane.queue.push_back(key.to_string());
+        // Its message, if not kept, is derived again when it reaches the head.
+        self.lanes
+            .entry(d.destination.clone())
+            .or_insert_with(|| Lane::new(d.kind, Instant::now()))
+            .queue
+            .push_back(key);
         self.pending += 1;
         self.metrics.queue_depth.store(self.pending as u64, Ordering::Relaxed);
         Ok(d)
     }
 
+    /// A lane head's message is back from the log: it goes at the next
+    /// pump. Not derivable (the log cannot be read, or the event no longer
+    /// routes there) counts as a failed attempt.
+    fn derived(&mut self, key: &str, result: Result<Vec<Notification>, String>) {
+        let failure = match result {
+            Ok(routed) => match routed.into_iter().find(|n| n.key == key) {
+                Some(n) => {
+                    if let Some(e) = self.deliveries.get_mut(key) {
+                        e.payload = Some(n);
+                        if let Some(lane) = self.lanes.get_mut(&e.d.destination) {
+                            lane.in_flight = false;
+                        }
+                    }
+                    return;
+                }
+                None => SendError::permanent("the logged event no longer routes to this destination"),
+            },
+            Err(e) => SendError::transient(e),
+        };
+        if let Some(e) = self.deliveries.get_mut(key) {
+            e.d.progress.attempts += 1;
+        }
+        self.outcome(key, Err(failure));
+    }
+
     fn outcome(&mut self, key: &str, result: Result<SendOk, SendError>) {
         let now = Instant::now();
         let now_ms = self.now_ms();
-        let Some(d) = self.deliveries.get_mut(key) else {
+        let Some(entry) = self.deliveries.get_mut(key) else {
             return;
         };
-        let dest = d.notification.destination.clone();
+        let dest = entry.d.destination.clone();
         let Some(lane) = self.lanes.get_mut(&dest) else {
             return;
         };
         lane.in_flight = false;
         let kind = lane.kind;
-        let p = &mut d.progress;
+        let rederivable = self.source.is_some() && entry.d.derivable();
+        let p = &mut entry.d.progress;
         p.updated_at = now_ms;
         let finished = match result {
             Ok(ok) => {
@@ -387,21 +462,15 @@ impl HubState {
                 p.delivered_at = Some(now_ms);
                 p.next_attempt_at = None;
                 p.last_error = ok.note;
-                // Delivered for good: keep the headline, drop the payload
-                // (memory stays small however long the history grows).
-                let m = &mut d.notification.message;
-                m.body = String::new();
-                m.event_json = String::new();
-                m.fields = Vec::new();
-                m.mentions = Vec::new();
-                m.public_text = None;
+                // Delivered for good: only the headline stays (memory stays
+                // small however long the history grows).
+                entry.payload = None;
                 if let Some(remote) = ok.remote_id {
                     p.remote_id = Some(remote.clone());
-                    self.remote_ids
-                        .insert((dest.clone(), d.notification.incident.clone()), remote);
+                    self.remote_ids.insert((dest.clone(), entry.d.incident.clone()), remote);
                 }
                 self.metrics.count(kind, "delivered");
-                if let Some(seen) = self.seen.remove(key) {
+                if let Some(seen) = entry.seen.take() {
                     Metrics::observe(&self.metrics.to_delivered, seen.elapsed().as_secs_f64());
                 }
                 true
@@ -414,7 +483,11 @@ impl HubState {
                     p.next_attempt_at = None;
                     lane.retry_at = None;
                     self.metrics.count(kind, "dead");
-                    self.seen.remove(key);
+                    entry.seen = None;
+                    if rederivable {
+                        // A retry derives it again.
+                        entry.payload = None;
+                    }
                     tracing::warn!(key, destination = %dest, attempts = p.attempts, error = %e.message, "delivery dead");
                     true
                 } else {
@@ -439,7 +512,7 @@ impl HubState {
             }
         };
         if finished {
-            if lane.queue.front().map(String::as_str) == Some(key) {
+            if lane.queue.front().map(|k| &**k) == Some(key) {
                 lane.queue.pop_front();
             }
             self.pending = self.pending.saturating_sub(1);
@@ -455,7 +528,7 @@ impl HubState {
         }
         let record = Record::State {
             key: key.to_string(),
-            progress: d.progress.clone(),
+            progress: entry.d.progress.clone(),
         };
         self.persist(vec![record]);
     }
@@ -466,6 +539,7 @@ impl HubState {
         let now = Instant::now();
         let mut earliest: Option<Instant> = None;
         let mut jobs = Vec::new();
+        let mut derive = Vec::new();
         for (dest, lane) in self.lanes.iter_mut() {
             let Some(at) = lane.ready_at() else { continue };
             if at > now {
@@ -475,33 +549,44 @@ impl HubState {
             let Some(key) = lane.queue.front().cloned() else {
                 continue;
             };
-            let Some(d) = self.deliveries.get_mut(&key) else {
+            let Some(e) = self.deliveries.get_mut(&key) else {
                 lane.queue.pop_front();
+                continue;
+            };
+            lane.in_flight = true;
+            let Some(notification) = &e.payload else {
+                derive.push((key.to_string(), e.d.incident.clone(), e.d.version));
                 continue;
             };
             if lane.breaker.state(now) == BreakerState::HalfOpen {
                 tracing::info!(destination = %dest, "circuit half-open: trial request");
             }
-            lane.in_flight = true;
             lane.next_allowed = now + self.settings.interval(lane.kind);
-            d.progress.attempts += 1;
-            let remote_id = self
-                .remote_ids
-                .get(&(dest.clone(), d.notification.incident.clone()))
-                .cloned();
-            if d.progress.attempts == 1
-                && let Some(seen) = self.seen.get(&key)
+            e.d.progress.attempts += 1;
+            let remote_id = self.remote_ids.get(&(dest.clone(), e.d.incident.clone())).cloned();
+            if e.d.progress.attempts == 1
+                && let Some(seen) = e.seen
             {
                 Metrics::observe(&self.metrics.to_adapter, seen.elapsed().as_secs_f64());
             }
             jobs.push((
                 lane.kind,
                 Job {
-                    notification: d.notification.clone(),
-                    attempt: d.progress.attempts,
+                    notification: notification.clone(),
+                    attempt: e.d.progress.attempts,
                     remote_id,
                 },
             ));
+        }
+        for (key, incident, version) in derive {
+            let (source, me) = (self.source.clone(), myself.clone());
+            tokio::spawn(async move {
+                let result = match source {
+                    Some(s) => s.derive(&incident, version).await,
+                    None => Err("its message was not kept".to_string()),
+                };
+                let _ = me.cast(HubMsg::Derived { key, result });
+            });
         }
         for (kind, job) in jobs {
             match self.adapters.get(kind.adapter()) {

@@ -42,6 +42,7 @@ pub mod statuspage;
 pub mod transport;
 pub mod webhook;
 
+pub use feeder::Source;
 pub use hub::{Hub, HubArgs, HubMsg, NotifyError, Routed};
 pub use message::{DestKind, Message};
 pub use metrics::Metrics;
@@ -138,6 +139,10 @@ impl Notifier {
             "outbox recovered"
         );
         let transports = opts.transports.unwrap_or_else(|| transports(&org, &opts.smtp_roots));
+        let source = Source {
+            handle: handle.clone(),
+            org: org.clone(),
+        };
         let (hub, _) = Actor::spawn(
             None,
             Hub,
@@ -148,6 +153,7 @@ impl Notifier {
                 settings: opts.settings,
                 clock: handle.clock(),
                 metrics: metrics.clone(),
+                source: Some(source),
             },
         )
         .await?;

@@ -6,8 +6,13 @@
 //! is routed again on recovery. `State` records a delivery's progress
 //! (attempts, state, last error, next attempt). Folding the log gives every
 //! delivery's latest state; on open the log is compacted to that fold.
+//! A delivery's record holds its target and headline, not its message: the
+//! message of an incident's event is derived again from the event log when
+//! it is sent (`Stored`).
 
-use crate::route::Notification;
+use crate::message::{DestKind, Message};
+use crate::route::{Addressed, Notification};
+use incidentd_domain::IncidentId;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
@@ -56,18 +61,36 @@ pub struct Progress {
     pub remote_id: Option<String>,
 }
 
-/// One notification and its progress.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One notification's target and progress: what the hub keeps of every
+/// delivery. The message itself is not kept: an incident's notification is
+/// derived again from the logged event when it is about to be sent
+/// (`route` is a pure function of the log and the config); only the
+/// headline stays, for listings.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
-    pub notification: Notification,
+    /// Idempotency key: `<incident id>:<version>:<destination>`.
+    pub key: String,
+    pub incident: String,
+    pub version: u64,
+    pub destination: String,
+    pub kind: DestKind,
+    /// Mail recipients (email destinations only).
+    pub to: Vec<String>,
+    pub headline: String,
     pub created_at: i64,
     pub progress: Progress,
 }
 
 impl Delivery {
-    pub fn new(notification: Notification, now: i64) -> Delivery {
+    pub fn new(n: &Notification, now: i64) -> Delivery {
         Delivery {
-            notification,
+            key: n.key.clone(),
+            incident: n.incident.clone(),
+            version: n.version,
+            destination: n.destination.clone(),
+            kind: n.kind,
+            to: n.to.clone(),
+            headline: n.message.headline.clone(),
             created_at: now,
             progress: Progress {
                 state: DeliveryState::Pending,
@@ -82,7 +105,83 @@ impl Delivery {
     }
 
     pub fn key(&self) -> &str {
-        &self.notification.key
+        &self.key
+    }
+
+    /// `message` for this delivery's destination, under its key.
+    pub fn addressed<M>(&self, message: M) -> Addressed<M> {
+        Addressed {
+            key: self.key.clone(),
+            incident: self.incident.clone(),
+            version: self.version,
+            destination: self.destination.clone(),
+            kind: self.kind,
+            to: self.to.clone(),
+            message,
+        }
+    }
+
+    /// Whether its notification can be derived again from the event log:
+    /// an incident's event can; a pseudo-incident's notice (`digest/…`,
+    /// `drill/…`) cannot, so the outbox keeps its message.
+    pub fn derivable(&self) -> bool {
+        IncidentId::parse(&self.incident).is_some()
+    }
+}
+
+/// A delivery as `outbox.log` holds it: the message only where it cannot
+/// be derived again. Records written before messages were dropped carry
+/// the full message, which is read back as the payload.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Stored {
+    notification: Addressed<StoredMessage>,
+    created_at: i64,
+    progress: Progress,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+enum StoredMessage {
+    Full(Box<Message>),
+    Headline { headline: String },
+}
+
+impl Stored {
+    /// `payload` is written only for a delivery that is not derivable.
+    pub fn new(d: &Delivery, payload: Option<&Notification>) -> Stored {
+        let message = match payload.filter(|_| !d.derivable()) {
+            Some(n) => StoredMessage::Full(Box::new(n.message.clone())),
+            None => StoredMessage::Headline {
+                headline: d.headline.clone(),
+            },
+        };
+        Stored {
+            notification: d.addressed(message),
+            created_at: d.created_at,
+            progress: d.progress.clone(),
+        }
+    }
+
+    /// The delivery, and its notification where the record holds the message.
+    pub fn into_parts(self) -> (Delivery, Option<Notification>) {
+        let n = self.notification;
+        let (headline, message) = match n.message {
+            StoredMessage::Full(m) => (m.headline.clone(), Some(m)),
+            StoredMessage::Headline { headline } => (headline, None),
+        };
+        let d = Delivery {
+            key: n.key,
+            incident: n.incident,
+            version: n.version,
+            destination: n.destination,
+            kind: n.kind,
+            to: n.to,
+            headline,
+            created_at: self.created_at,
+            progress: self.progress,
+        };
+        let payload = message.map(|m| d.addressed(*m));
+        (d, payload)
     }
 }
 
@@ -93,7 +192,7 @@ pub enum Record {
         incident: String,
         version: u64,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        deliveries: Vec<Delivery>,
+        deliveries: Vec<Stored>,
     },
     State {
         key: String,
@@ -115,6 +214,8 @@ impl Record {
 pub struct Folded {
     /// Every delivery, by idempotency key.
     pub deliveries: HashMap<String, Delivery>,
+    /// The messages the records hold (deliveries that are not derivable).
+    pub payloads: HashMap<String, Notification>,
     /// Creation order of the keys (the dispatch order on recovery).
     pub order: Vec<String>,
     /// Highest derived version per incident.
@@ -144,9 +245,13 @@ impl Folded {
             } => {
                 let c = self.cursors.entry(incident).or_default();
                 *c = (*c).max(version);
-                for d in deliveries {
+                for stored in deliveries {
+                    let (d, payload) = stored.into_parts();
                     if !self.deliveries.contains_key(d.key()) {
                         self.order.push(d.key().to_string());
+                        if let Some(n) = payload {
+                            self.payloads.insert(d.key().to_string(), n);
+                        }
                         self.deliveries.insert(d.key().to_string(), d);
                     }
                 }
@@ -178,14 +283,51 @@ impl Folded {
             if let Some(d) = self.deliveries.get(key) {
                 out.push(
                     Record::Derived {
-                        incident: d.notification.incident.clone(),
-                        version: d.notification.version,
-                        deliveries: vec![d.clone()],
+                        incident: d.incident.clone(),
+                        version: d.version,
+                        deliveries: vec![Stored::new(d, self.payloads.get(key))],
                     }
                     .encode(),
                 );
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "01KB0000000000000000000000";
+
+    fn record(incident: &str, message: &str) -> Vec<u8> {
+        format!(
+            r#"{{"t":"derived","incident":"{incident}","version":1,"deliveries":[{{"notification":{{"key":"{incident}:1:hook","incident":"{incident}","version":1,"destination":"hook","kind":"webhook","message":{message}}},"created_at":5,"progress":{{"state":"pending","attempts":0,"updated_at":5}}}}]}}"#
+        )
+        .into_bytes()
+    }
+
+    const FULL: &str = r#"{"incident_id":"x","reference":"INC-1","title":"t","team":"payments","services":[],"severity":"Sev1","status":"Investigating","drill":false,"version":1,"event":"declared","headline":"INC-1 declared","body":"b","fields":[],"mentions":[],"at":0,"event_json":"{}"}"#;
+
+    #[test]
+    fn records_keep_a_message_only_where_it_cannot_be_derived_again() {
+        // A record from before messages were dropped: the message comes back as the payload.
+        let f = Folded::fold(&[record(ID, FULL), record("digest/payments", FULL)]);
+        assert_eq!(f.undecodable, 0);
+        let d = &f.deliveries[&format!("{ID}:1:hook")];
+        assert_eq!((d.headline.as_str(), d.created_at), ("INC-1 declared", 5));
+        assert_eq!(f.payloads.len(), 2);
+        // Compacted: the incident's message is dropped, the digest's kept.
+        let again = Folded::fold(&f.compact());
+        assert_eq!(again.deliveries.len(), 2);
+        assert_eq!(again.deliveries[&format!("{ID}:1:hook")], *d);
+        let kept: Vec<&String> = again.payloads.keys().collect();
+        assert_eq!(kept, ["digest/payments:1:hook"]);
+        assert_eq!(again.payloads["digest/payments:1:hook"].message.body, "b");
+        // A headline-only record reads back as one.
+        let slim = Folded::fold(&[record(ID, r#"{"headline":"h"}"#)]);
+        assert_eq!(slim.deliveries[&format!("{ID}:1:hook")].headline, "h");
+        assert!(slim.payloads.is_empty());
     }
 }

@@ -34,6 +34,10 @@ pub struct Settings {
     /// Undelivered notifications held in memory; past it the hub stops
     /// taking events (the feed catches up from the log later).
     pub max_pending: usize,
+    /// Messages kept in memory per lane (its first ones, the head's
+    /// included); a delivery further back keeps only its target and gets
+    /// its message derived again from the event log when it reaches the head.
+    pub payload_window: usize,
 }
 
 impl Default for Settings {
@@ -52,6 +56,7 @@ impl Default for Settings {
             request_timeout: Duration::from_secs(10),
             max_retry_after: Duration::from_secs(3600),
             max_pending: 100_000,
+            payload_window: 256,
         }
     }
 }

@@ -24,8 +24,12 @@ use incidentd_domain::{Event, EventKind, Incident, Recipients, Severity, Status,
 use serde::{Deserialize, Serialize};
 
 /// One notification: one message to one destination.
+pub type Notification = Addressed<Message>;
+
+/// Something for one destination, with its idempotency key: a notification
+/// (`Addressed<Message>`), or what the outbox stores of one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Notification {
+pub struct Addressed<M> {
     /// Idempotency key: `<incident id>:<version>:<destination>`.
     pub key: String,
     pub incident: String,
@@ -36,7 +40,7 @@ pub struct Notification {
     /// Mail recipients (email destinations only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub to: Vec<String>,
-    pub message: Message,
+    pub message: M,
 }
 
 /// The executives' contact group (DESIGN.md: SEV-1 notifies them at once).
@@ -117,9 +121,48 @@ pub(crate) fn handle(org: &OrgConfig, person: &str) -> Option<String> {
     org.person(person).and_then(|p| p.chat.clone())
 }
 
+/// Whether events of this kind notify nobody, whatever the incident's state
+/// (the feeder routes them without knowing the state).
+pub fn silent(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Acknowledged
+        | EventKind::SmeTrackChanged { .. }
+        | EventKind::RoleUnassigned { .. }
+        | EventKind::ImpactChanged { .. }
+        | EventKind::EntryAdded { .. }
+        | EventKind::ReviewUpdated { .. }
+        | EventKind::ActionItemCompleted { .. }
+        | EventKind::ActionItemDropped { .. }
+        | EventKind::AlertAttached { .. }
+        | EventKind::AlertAcknowledged { .. }
+        | EventKind::AlertResolved { .. } => true,
+        EventKind::Declared { .. }
+        | EventKind::SeverityChanged { .. }
+        | EventKind::RoleAssigned { .. }
+        | EventKind::RoleHandedOver { .. }
+        | EventKind::StatusChanged { .. }
+        | EventKind::UpdatePosted { .. }
+        | EventKind::AlertsAllResolved { .. }
+        | EventKind::ChecklistMissed { .. }
+        | EventKind::UpdateOverdue { .. }
+        | EventKind::StakeholderNoticeDue { .. }
+        | EventKind::SmeReportOverdue { .. }
+        | EventKind::Escalated { .. }
+        | EventKind::ReviewOverdue { .. }
+        | EventKind::ComponentStatusSet { .. }
+        | EventKind::ActionItemAdded { .. }
+        | EventKind::ActionItemOverdue { .. }
+        | EventKind::DrillStarted { .. }
+        | EventKind::DrillInjected { .. } => false,
+    }
+}
+
 /// The notifications caused by `event` (version `version`) of `incident`,
 /// where `incident` is the state right after the event.
 pub fn route(org: &OrgConfig, incident: &Incident, version: u64, event: &Event) -> Vec<Notification> {
+    if silent(&event.kind) {
+        return Vec::new();
+    }
     let team = incident.team.as_str();
     let mut t = Targets::default();
     let mut mentions: Vec<String> = Vec::new();
@@ -200,17 +243,8 @@ pub fn route(org: &OrgConfig, incident: &Incident, version: u64, event: &Event) 
         EventKind::AlertsAllResolved { .. } => t.team_chat(org, team),
         // The comms lead changed what customers see (issue 5): the team hears of it.
         EventKind::ComponentStatusSet { .. } => t.team_chat(org, team),
-        EventKind::Acknowledged
-        | EventKind::SmeTrackChanged { .. }
-        | EventKind::RoleUnassigned { .. }
-        | EventKind::ImpactChanged { .. }
-        | EventKind::EntryAdded { .. }
-        | EventKind::ReviewUpdated { .. }
-        | EventKind::ActionItemCompleted { .. }
-        | EventKind::ActionItemDropped { .. }
-        | EventKind::AlertAttached { .. }
-        | EventKind::AlertAcknowledged { .. }
-        | EventKind::AlertResolved { .. } => {}
+        // The `silent` kinds, refused above.
+        _ => {}
     }
     if t.list.is_empty() {
         return Vec::new();

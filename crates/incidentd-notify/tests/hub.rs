@@ -7,7 +7,7 @@ use incidentd_actors::Clock;
 use incidentd_domain::{Severity, Status};
 use incidentd_notify::{
     DeliveryState, DestKind, Folded, Hub, HubArgs, HubMsg, Job, Message, Metrics, Notification, Routed, SendError,
-    SendFuture, SendOk, Settings, Transport,
+    SendFuture, SendOk, Settings, Source, Transport,
 };
 use incidentd_store::OutboxLog;
 use ractor::{Actor, ActorRef};
@@ -20,7 +20,7 @@ use tokio::time::Instant;
 /// Answers from a script (then success) and reports every call.
 struct Scripted {
     script: Mutex<VecDeque<Result<SendOk, SendError>>>,
-    calls: mpsc::UnboundedSender<(Instant, String, u32)>,
+    calls: mpsc::UnboundedSender<(Instant, Notification, u32)>,
 }
 
 impl Transport for Scripted {
@@ -30,22 +30,25 @@ impl Transport for Scripted {
             Err(p) => p.into_inner().pop_front(),
         }
         .unwrap_or(Ok(SendOk::default()));
-        let _ = self
-            .calls
-            .send((Instant::now(), job.notification.key.clone(), job.attempt));
+        let _ = self.calls.send((Instant::now(), job.notification, job.attempt));
         Box::pin(async move { answer })
     }
 }
 
 struct Rig {
     hub: ActorRef<HubMsg>,
-    calls: mpsc::UnboundedReceiver<(Instant, String, u32)>,
+    calls: mpsc::UnboundedReceiver<(Instant, Notification, u32)>,
     start: Instant,
     _dir: tempfile::TempDir,
 }
 
 impl Rig {
     async fn new(settings: Settings, script: Vec<Result<SendOk, SendError>>) -> Rig {
+        Rig::with_source(settings, script, None).await
+    }
+
+    /// A hub that derives messages it did not keep from `source`.
+    async fn with_source(settings: Settings, script: Vec<Result<SendOk, SendError>>, source: Option<Source>) -> Rig {
         let dir = tempfile::tempdir().expect("tempdir");
         let (outbox, _) = OutboxLog::open(dir.path(), |r| r.to_vec()).expect("outbox");
         let (tx, calls) = mpsc::unbounded_channel();
@@ -64,6 +67,7 @@ impl Rig {
                 settings,
                 clock: Clock::system(),
                 metrics: Arc::new(Metrics::default()),
+                source,
             },
         )
         .await
@@ -88,11 +92,16 @@ impl Rig {
 
     /// The next call: (seconds since start, key, attempt).
     async fn call(&mut self) -> (u64, String, u32) {
-        let (at, key, attempt) = tokio::time::timeout(Duration::from_secs(3600), self.calls.recv())
+        let (at, n, attempt) = self.sent().await;
+        (at.duration_since(self.start).as_secs(), n.key, attempt)
+    }
+
+    /// The next call, with the notification it sent.
+    async fn sent(&mut self) -> (Instant, Notification, u32) {
+        tokio::time::timeout(Duration::from_secs(3600), self.calls.recv())
             .await
             .expect("a call within an hour")
-            .expect("transport alive");
-        (at.duration_since(self.start).as_secs(), key, attempt)
+            .expect("transport alive")
     }
 
     async fn state(&self, key: &str) -> (DeliveryState, u32, Option<String>) {
@@ -319,4 +328,124 @@ async fn the_same_key_routed_twice_is_one_delivery() {
     assert_eq!(rig.call().await.1, "inc:2:hook");
     rig.settle().await;
     assert!(rig.calls.try_recv().is_err(), "no third call");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_not_kept_is_derived_again_from_the_log_exactly() {
+    use incidentd_actors::{Handle, OpenOrg, Options};
+    use incidentd_domain::{Action, Command, IncidentId};
+    use incidentd_notify::route;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = incidentd_store::StoreConfig {
+        dir: dir.path().join("data"),
+        snapshot_flush_every: Duration::from_secs(3600),
+    };
+    let (store, recovery) = tokio::task::spawn_blocking(move || incidentd_store::Store::open(cfg))
+        .await
+        .expect("join")
+        .expect("store");
+    let (handle, _) = Handle::start(store, recovery, Arc::new(OpenOrg), Options::default())
+        .await
+        .expect("actors");
+    let org = Arc::new(
+        incidentd_config::OrgConfig::from_toml_str(
+            "[org]\nname = \"E\"\ndefault_team = \"payments\"\n\n[[teams]]\nid = \"payments\"\nchat = [\"pay-hook\"]\n\n\
+             [[destinations]]\nid = \"pay-hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:9/hook\"\nsecret = \"s\"\n",
+        )
+        .expect("config"),
+    );
+
+    // Four events that reach the team's webhook, routed as the feeder would.
+    let mut feed = handle.watch_all();
+    let by = |action| Command {
+        by: Some("alice".into()),
+        action,
+    };
+    let inc = handle
+        .declare(
+            by(Action::Declare {
+                id: IncidentId::default(),
+                number: 0,
+                title: "Card payments failing".into(),
+                team: "payments".into(),
+                services: vec![],
+                severity: Some(Severity::Sev3),
+                summary: "checkout returns 502".into(),
+                commander: None,
+                drill: false,
+            }),
+            None,
+        )
+        .await
+        .expect("declare");
+    let severity = Action::SetSeverity {
+        severity: Severity::Sev2,
+        reason: "more merchants".into(),
+    };
+    let identified = Action::SetStatus {
+        status: Status::Identified,
+        note: "pool exhausted".into(),
+    };
+    let mitigating = Action::SetStatus {
+        status: Status::Mitigating,
+        note: String::new(),
+    };
+    for action in [severity, identified, mitigating] {
+        handle
+            .execute_incident(inc.id, by(action), None)
+            .await
+            .expect("command");
+    }
+    let mut batch = Vec::new();
+    let mut expected = Vec::new();
+    while batch.len() < 4 {
+        let p = feed.recv().await.expect("feed");
+        let notifications = route(&org, &p.summary, p.version, &p.event);
+        expected.extend(notifications.clone());
+        batch.push(Routed {
+            incident: p.incident.to_string(),
+            version: p.version,
+            notifications,
+            seen: None,
+        });
+    }
+    assert_eq!(expected.len(), 4, "{expected:?}");
+
+    // The hub keeps one message per lane: the other three come from the
+    // log. The first is refused for good (dead: its message is dropped).
+    let settings = Settings {
+        payload_window: 1,
+        ..settings()
+    };
+    let source = Source {
+        handle: handle.clone(),
+        org,
+    };
+    let mut rig = Rig::with_source(
+        settings,
+        vec![Err(SendError::permanent("HTTP 404: gone"))],
+        Some(source),
+    )
+    .await;
+    ractor::call!(rig.hub, |reply| HubMsg::Ingest { batch, reply }).expect("ingest");
+    for want in &expected {
+        assert_eq!(
+            &rig.sent().await.1,
+            want,
+            "sent in lane order, the same message as routed live"
+        );
+    }
+    // The dead letter, retried, is derived again too.
+    let dead = &expected[0].key;
+    let revived = ractor::call!(rig.hub, |reply| HubMsg::Retry {
+        key: dead.clone(),
+        reply
+    })
+    .expect("retry call")
+    .expect("dead deliveries can be retried");
+    assert_eq!(revived.headline, expected[0].message.headline);
+    assert_eq!(&rig.sent().await.1, &expected[0]);
+    rig.hub.stop(None);
+    handle.shutdown().await;
 }

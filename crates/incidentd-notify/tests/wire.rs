@@ -9,6 +9,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use incidentd_config::OrgConfig;
 use incidentd_domain::{Event, EventKind, Incident, IncidentId, Severity, Status, Timestamp, UpdateFields, UpdateKind};
+use incidentd_notify::route::silent;
 use incidentd_notify::{Job, Notification, Transport, route};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
@@ -231,6 +232,23 @@ fn a_sev1_declaration_reaches_team_chat_stakeholders_and_executives() {
     assert_eq!(n.key, format!("{}:1:pay-slack", i.id));
     assert_eq!(n.message.mentions, ["@alice"], "SEV-1 pages the team");
     assert_eq!(find(&notes, "contacts:executives").to, ["ceo@example.com"]);
+}
+
+#[test]
+fn silent_kinds_route_to_nobody_even_on_a_sev1() {
+    let org = org("http://127.0.0.1:9", SMTP_NONE);
+    let i = incident(false);
+    let declared = declared_event(&i);
+    assert!(!silent(&declared.kind));
+    let note = Event {
+        kind: EventKind::EntryAdded {
+            kind: incidentd_domain::EntryKind::System,
+            text: "routed by labels".into(),
+        },
+        ..declared
+    };
+    assert!(silent(&note.kind));
+    assert!(route(&org, &i, 2, &note).is_empty());
 }
 
 #[test]

@@ -36,10 +36,13 @@ const LOAD_PAGE: usize = 500;
 /// pages with tens of thousands of open incidents).
 const MAX_RENDER_GAP: std::time::Duration = std::time::Duration::from_secs(1);
 /// Renders are spaced this many render times apart under a burst (so
-/// rendering takes at most a quarter of a core).
-const RENDER_SPACING: u32 = 4;
-/// Renders cheaper than this divided by `RENDER_SPACING` are never delayed.
-const MIN_THROTTLED_GAP: std::time::Duration = std::time::Duration::from_millis(20);
+/// rendering takes at most a sixteenth of a core: a render walks every
+/// incident of the view, and a declaration storm of 100k public incidents
+/// otherwise spent a quarter of a core re-rendering, a quarter of the
+/// declaration rate on two cores).
+const RENDER_SPACING: u32 = 16;
+/// Renders cheaper than this divided by `RENDER_SPACING` (5 ms) are never delayed.
+const MIN_THROTTLED_GAP: std::time::Duration = std::time::Duration::from_millis(80);
 
 pub enum PageMsg {
     /// Persisted incident events, in feed order.
@@ -232,12 +235,15 @@ impl PageState {
         }
         let mut public = PublicIncident::from_summary(&p.summary, updates);
         public.complete = complete;
-        // Most events (internal updates, notes, roles) change nothing public:
-        // no render for them.
-        let changed = old.is_none_or(|mut o| {
-            o.version = public.version;
-            o != public
-        });
+        // Most events (internal updates, notes, roles) change nothing public,
+        // and an incident customers never hear of (no component of the page,
+        // no customer update) is on no document: no render for them.
+        let seen = |i: &PublicIncident| !i.complete || i.is_public(&self.catalog);
+        let changed = (old.as_ref().is_some_and(seen) || seen(&public))
+            && old.is_none_or(|mut o| {
+                o.version = public.version;
+                o != public
+            });
         self.incidents.insert(p.incident, public);
         self.dirty |= changed;
         Ok(())
@@ -309,7 +315,7 @@ impl PageState {
 
     /// Queues one render behind what is in the mailbox. When renders are
     /// expensive (a page with very many incidents), they are spaced so that
-    /// rendering takes at most a quarter of a core: `RENDER_SPACING` render
+    /// rendering takes at most a sixteenth of a core: `RENDER_SPACING` render
     /// times apart, at most `MAX_RENDER_GAP`. A page that renders in under
     /// 5 ms (an ordinary one, even with hundreds of updates) is never delayed.
     fn queue_render(&mut self, myself: &ActorRef<PageMsg>) {

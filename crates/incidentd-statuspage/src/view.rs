@@ -485,7 +485,12 @@ impl<'a> PageModel<'a> {
         let updated_at = components
             .iter()
             .map(|c| c.updated_at)
-            .chain(incidents.values().map(|i| i.updated_at))
+            .chain(
+                incidents
+                    .values()
+                    .filter(|i| i.is_public(catalog))
+                    .map(|i| i.updated_at),
+            )
             .chain(maint.iter().map(|m| m.status_since(now)))
             .max()
             .unwrap_or(started);
