@@ -141,8 +141,12 @@ fn org(teams: usize, rng: &mut fastrand::Rng) -> anyhow::Result<Org> {
          [contacts]\nengineering_leadership = [\"leadership@example.com\"]\n\
          executives = [\"exec@example.com\"]\nlegal = [\"legal@example.com\"]\n\n\
          [policy]\nchecklist = { acknowledge = \"1h\", severity_and_commander = \"1h\", \
-         team_assembled = \"1h\", investigation_plan = \"1h\" }\n\n",
+         team_assembled = \"1h\", investigation_plan = \"1h\" }\n\n\
+         [access]\nrate_per_token = 100000\nburst_per_token = 100000\n\n",
     );
+    // ^ The verifier reads every acknowledged write back through one admin
+    // token: the default per-token limit (200/s) would throttle it. The
+    // workload's own tokens stay far below any limit (rate / teams each).
     let mut secret = |who: &str| format!("load-{who}-{:016x}{:016x}", rng.u64(..), rng.u64(..));
     let mut out = Vec::with_capacity(teams);
     for i in 0..teams {

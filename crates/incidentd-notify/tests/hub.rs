@@ -359,6 +359,7 @@ async fn a_message_not_kept_is_derived_again_from_the_log_exactly() {
     // Four events that reach the team's webhook, routed as the feeder would.
     let mut feed = handle.watch_all();
     let by = |action| Command {
+        access: Default::default(),
         by: Some("alice".into()),
         action,
     };
