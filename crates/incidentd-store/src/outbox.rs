@@ -23,6 +23,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 const FILE: &str = "outbox.log";
@@ -77,6 +78,19 @@ impl OutboxLog {
         file: &str,
         compact: impl FnOnce(&[Vec<u8>]) -> Vec<Vec<u8>>,
     ) -> Result<(OutboxLog, OutboxRecovery), StoreError> {
+        Self::open_lingering(dir, file, compact, Duration::ZERO)
+    }
+
+    /// Like `open_named`, but the writer gathers appends for up to `linger`
+    /// after the first one before it writes and syncs: at most one
+    /// `fdatasync` per `linger` (for logs nobody waits on, e.g. the audit
+    /// log, so they do not compete with the event log's syncs).
+    pub fn open_lingering(
+        dir: &Path,
+        file: &str,
+        compact: impl FnOnce(&[Vec<u8>]) -> Vec<Vec<u8>>,
+        linger: Duration,
+    ) -> Result<(OutboxLog, OutboxRecovery), StoreError> {
         let path = dir.join(file);
         let existed = path.exists();
         let mut recovery = OutboxRecovery {
@@ -101,7 +115,7 @@ impl OutboxLog {
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("incidentd-outbox".into())
-            .spawn(move || run(file, path, rx))
+            .spawn(move || run(file, path, rx, linger))
             .map_err(|e| StoreError::io("start the outbox writer for", dir, e))?;
         Ok((OutboxLog { tx }, recovery))
     }
@@ -189,7 +203,7 @@ fn rewrite(dir: &Path, path: &Path, records: &[Vec<u8>]) -> Result<(), StoreErro
         .map_err(|e| StoreError::io("sync directory", dir, e))
 }
 
-fn run(mut file: File, path: PathBuf, rx: mpsc::Receiver<Msg>) {
+fn run(mut file: File, path: PathBuf, rx: mpsc::Receiver<Msg>, linger: Duration) {
     let mut buf = Vec::with_capacity(64 << 10);
     let mut failed: Option<StoreError> = None;
     while let Ok(first) = rx.recv() {
@@ -207,10 +221,15 @@ fn run(mut file: File, path: PathBuf, rx: mpsc::Receiver<Msg>) {
             Msg::Stop => true,
         };
         stop |= take(first, &mut buf);
+        let until = Instant::now() + linger;
         while !stop {
-            match rx.try_recv() {
-                Ok(msg) => stop |= take(msg, &mut buf),
-                Err(_) => break,
+            let next = match until.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => rx.recv_timeout(left).ok(),
+                _ => rx.try_recv().ok(),
+            };
+            match next {
+                Some(msg) => stop |= take(msg, &mut buf),
+                None => break,
             }
         }
         let result = match &failed {
