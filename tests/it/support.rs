@@ -87,6 +87,8 @@ pub struct Server {
     pub grpc: String,
     /// HTTP address (health, readiness, metrics).
     pub http: String,
+    /// The server's stdout lines after `ready` (e.g. reload reports).
+    stdout: tokio::sync::mpsc::UnboundedReceiver<String>,
 }
 
 impl Server {
@@ -139,16 +141,46 @@ impl Server {
             .await
             .expect("incidentd did not become ready in 60 s");
         assert!(ok, "incidentd exited before it was ready");
-        // Keep draining stdout so the server never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        // Keep draining stdout so the server never blocks on a full pipe;
+        // the lines go to `next_line` (unread ones are simply dropped with the server).
+        let (tx, stdout) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let _ = tx.send(line);
+            }
+        });
         let pid = child.id();
-        Server { child, pid, grpc, http }
+        Server {
+            child,
+            pid,
+            grpc,
+            http,
+            stdout,
+        }
     }
 
     pub async fn client(&self) -> IncidentServiceClient<Channel> {
         IncidentServiceClient::connect(format!("http://{}", self.grpc))
             .await
             .expect("connect")
+    }
+
+    /// The next stdout line starting with `prefix` (earlier ones are skipped);
+    /// fails the test after 30 s or when the server's stdout closes.
+    pub async fn next_line(&mut self, prefix: &str) -> String {
+        let wait = async {
+            while let Some(line) = self.stdout.recv().await {
+                if line.starts_with(prefix) {
+                    return Some(line);
+                }
+            }
+            None
+        };
+        match tokio::time::timeout(Duration::from_secs(30), wait).await {
+            Ok(Some(line)) => line,
+            Ok(None) => panic!("incidentd's stdout closed before a line starting with {prefix:?}"),
+            Err(_) => panic!("no line starting with {prefix:?} from incidentd in 30 s"),
+        }
     }
 
     /// `kill -9`: no shutdown path runs.
