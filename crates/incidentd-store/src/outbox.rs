@@ -23,7 +23,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::oneshot;
 
 const FILE: &str = "outbox.log";
@@ -221,15 +221,15 @@ fn run(mut file: File, path: PathBuf, rx: mpsc::Receiver<Msg>, linger: Duration)
             Msg::Stop => true,
         };
         stop |= take(first, &mut buf);
-        let until = Instant::now() + linger;
+        if !stop && !linger.is_zero() {
+            // Sleep rather than wait on the channel: appends during the
+            // window then cost no wake-up of this thread each.
+            std::thread::sleep(linger);
+        }
         while !stop {
-            let next = match until.checked_duration_since(Instant::now()) {
-                Some(left) if !left.is_zero() => rx.recv_timeout(left).ok(),
-                _ => rx.try_recv().ok(),
-            };
-            match next {
-                Some(msg) => stop |= take(msg, &mut buf),
-                None => break,
+            match rx.try_recv() {
+                Ok(msg) => stop |= take(msg, &mut buf),
+                Err(_) => break,
             }
         }
         let result = match &failed {
