@@ -22,6 +22,14 @@ const FILE: &str = "audit.log";
 /// log's (a busy server's audit otherwise doubles the disk's sync load).
 const SYNC_EVERY: Duration = Duration::from_millis(20);
 
+/// Wall-clock time in ms since the Unix epoch (audit and token records).
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditRecord {
     /// When the call finished, ms since the Unix epoch.
@@ -86,11 +94,7 @@ pub struct Audit {
 impl Audit {
     /// Opens `dir/audit.log`, dropping records older than `retention`. Blocking.
     pub fn open(dir: &Path, retention: Duration) -> Result<Audit, StoreError> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
-        let horizon = now - retention.as_millis() as i64;
+        let horizon = now_ms() - retention.as_millis() as i64;
         let (log, _) = OutboxLog::open_lingering(
             dir,
             FILE,

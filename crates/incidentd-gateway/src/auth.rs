@@ -21,7 +21,6 @@ use crate::convert::opt;
 use incidentd_config::{AccessConfig, OrgConfig, Principal, TeamAccess, TokenConfig};
 use incidentd_domain::{Access, Grant, Scope, Scopes, Teams};
 use incidentd_store::outbox::OutboxLog;
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -440,30 +439,11 @@ pub struct Admitted {
     _slot: Option<OwnedSemaphorePermit>,
 }
 
-pub fn sha256(secret: &str) -> [u8; 32] {
-    Sha256::digest(secret.as_bytes()).into()
-}
+pub use crate::ingest::sha256;
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn from_hex(s: &str) -> Option<[u8; 32]> {
-    if s.len() != 64 || !s.is_ascii() {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Some(out)
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+/// Hex of a SHA-256 digest, as config files and `tokens.log` write it.
+fn hex(digest: [u8; 32]) -> String {
+    incidentd_config::Sha256Digest(digest).to_hex()
 }
 
 const TOKENS_FILE: &str = "tokens.log";
@@ -522,7 +502,9 @@ fn all_entries(config: &OrgConfig, api: &ApiTokens) -> Vec<Arc<TokenEntry>> {
             by,
         } = r
         {
-            let Some(digest) = from_hex(sha256) else { continue };
+            let Some(incidentd_config::Sha256Digest(digest)) = incidentd_config::Sha256Digest::from_hex(sha256) else {
+                continue;
+            };
             if config.token(id).is_some() {
                 continue;
             }
@@ -828,16 +810,16 @@ impl Auth {
         }
         let mut raw = [0u8; 32];
         getrandom::fill(&mut raw).map_err(|e| Status::internal(format!("no randomness for a token: {e}")))?;
-        let secret = format!("idt_{}", hex(&raw));
+        let secret = format!("idt_{}", hex(raw));
         let digest = sha256(&secret);
         let record = TokenRecord::Create {
             id: id.clone(),
-            sha256: hex(&digest),
+            sha256: hex(digest),
             person,
             integration,
             scopes: req.scopes,
             teams: req.teams,
-            at_ms: now_ms(),
+            at_ms: crate::audit::now_ms(),
             by: by.to_string(),
         };
         self.persist(&record).await?;
@@ -871,7 +853,7 @@ impl Auth {
         }
         let record = TokenRecord::Revoke {
             id: id.to_string(),
-            at_ms: now_ms(),
+            at_ms: crate::audit::now_ms(),
             by: by.to_string(),
         };
         self.persist(&record).await?;
@@ -901,7 +883,7 @@ impl Auth {
         let (token, actor) = who;
         let (code, message) = outcome;
         self.inner.audit.append(AuditRecord {
-            at_ms: now_ms(),
+            at_ms: crate::audit::now_ms(),
             token: token.unwrap_or_default(),
             actor: actor.unwrap_or_default(),
             method: method.to_string(),
@@ -1192,7 +1174,7 @@ mod tests {
         let mut text = incidentd_config::DEMO_TOML.to_string();
         text.push_str(&format!(
             "\n[[tokens]]\nid = \"t1\"\nsha256 = \"{}\"\nperson = \"alice\"\nscopes = {scopes}\nteams = {teams}\n{access}",
-            hex(&sha256("secret-1"))
+            hex(sha256("secret-1"))
         ));
         Arc::new(OrgConfig::from_toml_str(&text).expect("config"))
     }

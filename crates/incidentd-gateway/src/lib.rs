@@ -26,5 +26,5 @@ pub use grpc::IncidentApi;
 pub use http::{HttpState, router};
 pub use ingest::{AlertIngest, IntegrationRoute, Integrations, SourceKind};
 pub use metrics::RpcMetrics;
-pub use server::{Edges, serve_grpc, serve_grpc_with, set_not_serving};
+pub use server::{Edges, serve_grpc_with, set_not_serving};
 pub use statuspage_grpc::StatusPageApi;

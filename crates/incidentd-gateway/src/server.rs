@@ -24,28 +24,6 @@ use tonic_health::server::HealthReporter;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-pub async fn serve_grpc(
-    listener: TcpListener,
-    handle: Handle,
-    rpc: Arc<RpcMetrics>,
-    health: (
-        HealthReporter,
-        tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
-    ),
-    stop: tokio::sync::watch::Receiver<bool>,
-    alerts: AlertApi,
-) -> Result<(), BoxError> {
-    let auth = crate::auth::Auth::in_memory(Arc::new(incidentd_config::OrgConfig::demo()), true);
-    let edges = Edges {
-        alerts,
-        notifier: None,
-        statuspage: None,
-        auth,
-        reload: None,
-    };
-    serve_grpc_with(listener, handle, rpc, health, stop, edges).await
-}
-
 /// The services beside `IncidentService` and the authenticator in front of all.
 pub struct Edges {
     pub alerts: AlertApi,
@@ -55,7 +33,7 @@ pub struct Edges {
     pub reload: Option<crate::admin::Reloader>,
 }
 
-/// `serve_grpc` plus the `NotificationService` of a running notifier, the
+/// The gRPC server: `IncidentService`, health, reflection, the `NotificationService` of a running notifier, the
 /// `StatusPageService`, the `AdminService`, all behind the auth layer.
 pub async fn serve_grpc_with(
     listener: TcpListener,
