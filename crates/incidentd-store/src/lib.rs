@@ -122,7 +122,8 @@ pub struct Recovery {
     pub truncated_tail_bytes: u64,
     /// sled was missing or unreadable and was rebuilt from the log.
     pub index_rebuilt: bool,
-    /// Log records copied into sled because sled did not have them.
+    /// Idempotency records copied into sled because sled did not have them
+    /// (events are indexed in memory at every open).
     pub reindexed_records: u64,
     pub elapsed: Duration,
 }
@@ -180,7 +181,12 @@ impl Store {
         let started = Instant::now();
         std::fs::create_dir_all(&cfg.dir).map_err(|e| StoreError::io("create directory", &cfg.dir, e))?;
         let lock = lock::DirLock::acquire(&cfg.dir)?;
-        let recovery::Recovered { file, index, recovery } = recovery::recover(&cfg.dir, started)?;
+        let recovery::Recovered {
+            file,
+            index,
+            offsets,
+            recovery,
+        } = recovery::recover(&cfg.dir, started)?;
         let end = recovery.log_bytes;
 
         let stats = Arc::new(stats::Counters::new(end));
@@ -200,7 +206,7 @@ impl Store {
         };
         std::thread::Builder::new()
             .name("incidentd-sled".into())
-            .spawn(move || index::run(index, reader, sled_rx, shared, flush_every, lock))
+            .spawn(move || index::run(index, offsets, reader, sled_rx, shared, flush_every, lock))
             .map_err(|e| StoreError::io("start the sled thread for", &cfg.dir, e))?;
         let writer = writer::Writer {
             file,

@@ -3,7 +3,7 @@
 //! snapshot plus the events after it.
 
 use crate::format::{self, Body, FILE_HEADER_LEN, RECORD_HEADER_LEN, RecordHeader};
-use crate::index::Index;
+use crate::index::{EventOffsets, Index};
 use crate::{IncidentKey, RecoveredIncident, Recovery, StoreError};
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
@@ -16,6 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub(crate) struct Recovered {
     pub file: File,
     pub index: Index,
+    pub offsets: EventOffsets,
     pub recovery: Recovery,
 }
 
@@ -36,8 +37,9 @@ pub(crate) fn recover(dir: &Path, started: Instant) -> Result<Recovered, StoreEr
     let mut snapshots = index.all_snapshots()?;
     let watermark = index.watermark()?;
     let mut incidents: HashMap<IncidentKey, IncidentScan> = HashMap::new();
+    let mut offsets = EventOffsets::default();
     let mut reindexed = 0u64;
-    // The last event sled claims to have (it ends at or below the watermark).
+    // The last idempotency record sled claims to have (it ends at or below the watermark).
     let mut claimed = None;
     let (end, records) = scan(&file, &log_path, file_len, |at, next, body| {
         // The record is missing from sled if it ends past the watermark.
@@ -54,17 +56,14 @@ pub(crate) fn recover(dir: &Path, started: Instant) -> Result<Recovered, StoreEr
                 if snapshots.get(&incident).is_none_or(|s| version > s.version) {
                     inc.tail.push((version, payload.to_vec()));
                 }
-                if reindex {
-                    index.put_event(&incident, version, at)?;
-                    reindexed += 1;
-                } else {
-                    claimed = Some((incident, version));
-                }
+                offsets.put(&incident, version, at);
             }
             Body::Idempotency { key, response } => {
                 if reindex {
                     index.put_request(key, response, at)?;
                     reindexed += 1;
+                } else {
+                    claimed = Some(key.to_string());
                 }
             }
         }
@@ -75,7 +74,7 @@ pub(crate) fn recover(dir: &Path, started: Instant) -> Result<Recovered, StoreEr
     // watermark vouches for, trust none of it below the watermark.
     let claim_holds = match claimed {
         None => true,
-        Some((incident, version)) => index.has_event(&incident, version)?,
+        Some(key) => index.has_request(&key)?,
     };
     if !claim_holds {
         tracing::warn!(
@@ -126,26 +125,17 @@ pub(crate) fn recover(dir: &Path, started: Instant) -> Result<Recovered, StoreEr
         })?;
     }
 
-    // sled may know records the log lost (damage to synced records cuts
-    // them off too): drop them, so sled holds exactly what the log holds and
-    // versions and idempotency keys are reused cleanly.
+    // sled may know idempotency records the log lost (damage to synced
+    // records cuts them off too): drop them, so sled holds exactly what the
+    // log holds and keys are reused cleanly. The tree is keyed by request, so
+    // it is scanned only when the log lost a tail or sled vouches for more.
     let mut pruned = 0;
-    if torn > 0 || watermark > end || !stale.is_empty() {
-        let last: HashMap<IncidentKey, u64> = incidents.iter().map(|(k, i)| (*k, i.last)).collect();
-        let events = index.prune_events_beyond(&last)?;
-        // Requests live in a tree keyed by request: scan it only when sled
-        // is known to hold records past the log's end.
-        let requests = if events > 0 || watermark > end || !stale.is_empty() {
-            index.prune_requests_from(end)?
-        } else {
-            0
-        };
-        pruned = events + requests;
+    if torn > 0 || watermark > end {
+        pruned = index.prune_requests_from(end)?;
         if pruned > 0 {
             tracing::warn!(
-                events,
-                requests,
-                "removed indexed records that are no longer in the log"
+                requests = pruned,
+                "removed idempotency records that are no longer in the log"
             );
         }
     }
@@ -185,18 +175,22 @@ pub(crate) fn recover(dir: &Path, started: Instant) -> Result<Recovered, StoreEr
         reindexed_records: reindexed,
         elapsed: started.elapsed(),
     };
-    Ok(Recovered { file, index, recovery })
+    Ok(Recovered {
+        file,
+        index,
+        offsets,
+        recovery,
+    })
 }
 
-/// Copies into sled every record that ends at or below `watermark`.
+/// Copies into sled every idempotency record that ends at or below `watermark`.
 fn reindex_up_to(file: &File, path: &Path, end: u64, watermark: u64, index: &Index) -> Result<u64, StoreError> {
     let mut copied = 0;
     scan(file, path, end, |at, next, body| {
-        if next <= watermark {
-            match body {
-                Body::Event { incident, version, .. } => index.put_event(&incident, version, at)?,
-                Body::Idempotency { key, response } => index.put_request(key, response, at)?,
-            }
+        if let Body::Idempotency { key, response } = body
+            && next <= watermark
+        {
+            index.put_request(key, response, at)?;
             copied += 1;
         }
         Ok(())
@@ -205,7 +199,7 @@ fn reindex_up_to(file: &File, path: &Path, end: u64, watermark: u64, index: &Ind
 }
 
 /// Sorts by version; of two records with one version, the later one wins
-/// (as it does in the sled index).
+/// (as it does in [`EventOffsets`]).
 fn in_version_order(mut tail: Vec<(u64, Vec<u8>)>) -> Vec<(u64, Vec<u8>)> {
     if tail.windows(2).all(|w| w[0].0 < w[1].0) {
         return tail;

@@ -111,25 +111,27 @@ async fn sled_that_lost_writes_below_its_watermark_is_reindexed() -> TestResult 
         .await?;
     store.close().await?;
 
-    // Lose the last event and an idempotency record behind sled's back.
+    // Lose the last idempotency record and an earlier one behind sled's back.
     {
         let index = crate::index::Index::open(&dir.path().join("sled"))?;
-        index.forget_event_for_test(&incident, 4)?;
-        index.forget_request_for_test("req-2")?;
+        index.forget_request_for_test("req-3")?;
+        index.forget_request_for_test("req-1")?;
         index.flush()?;
     }
 
     let (store, recovery) = tokio::task::spawn_blocking(move || Store::open(cfg)).await??;
-    assert_eq!(recovery.reindexed_records, 7);
+    assert_eq!(recovery.reindexed_records, 3);
     let want: Vec<(u64, Vec<u8>)> = (1..=4).map(|v| (v, payload(9, v))).collect();
     assert_eq!(store.read_events(incident, 0, u64::MAX).await?, want);
-    assert_eq!(store.get_idempotent("req-2").await?, Some(vec![1]));
+    for key in ["req-1", "req-2", "req-3"] {
+        assert_eq!(store.get_idempotent(key).await?, Some(vec![1]), "{key}");
+    }
     store.close().await?;
     Ok(())
 }
 
-/// An index written in an older layout (payload copies, no format key) is
-/// emptied and rebuilt from the log at open: reads return the log's payloads.
+/// An index written in an older layout (format 2: an `events` tree) is
+/// dropped and rebuilt from the log at open: reads return the log's payloads.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn index_of_an_older_layout_is_rebuilt_from_the_log() -> TestResult {
     let dir = tempfile::tempdir()?;
@@ -145,19 +147,28 @@ async fn index_of_an_older_layout_is_rebuilt_from_the_log() -> TestResult {
         };
         store.append(vec![rec]).await?;
     }
+    let idem = Record::Idempotency {
+        key: "req".into(),
+        response: vec![2],
+    };
+    store.append(vec![idem]).await?;
     store.close().await?;
 
+    let sled_dir = dir.path().join("sled");
     {
-        let index = crate::index::Index::open(&dir.path().join("sled"))?;
+        let index = crate::index::Index::open(&sled_dir)?;
         index.make_old_layout_for_test(&incident)?;
+        assert!(index.has_old_layout_for_test());
         index.flush()?;
     }
 
     let (store, recovery) = tokio::task::spawn_blocking(move || Store::open(cfg)).await??;
-    assert_eq!(recovery.reindexed_records, 3);
+    assert_eq!(recovery.reindexed_records, 1, "the watermark was reset");
     let want: Vec<(u64, Vec<u8>)> = (1..=3).map(|v| (v, payload(5, v))).collect();
     assert_eq!(store.read_events(incident, 0, u64::MAX).await?, want);
     assert_eq!(store.read_events(incident, 1, 2).await?, want[1..2].to_vec());
+    assert_eq!(store.get_idempotent("req").await?, Some(vec![2]));
     store.close().await?;
+    assert!(!crate::index::Index::open(&sled_dir)?.has_old_layout_for_test());
     Ok(())
 }

@@ -97,6 +97,12 @@ impl Writer {
                 self.commit(group.reqs, &mut buf, &mut failed);
             }
             if let Some(reply) = group.stop {
+                // Answer `Closed` to what came after the shutdown, including
+                // sends that reserved their slot before it and deliver late:
+                // merely dropping the receiver would leave those in the
+                // channel, their callers waiting for as long as a sender lives.
+                self.rx.close();
+                while self.rx.blocking_recv().is_some() {}
                 // Everything before the shutdown is written; the sled thread
                 // indexes it, flushes, and answers the closer.
                 let _ = self.sled.blocking_send(SledMsg::Shutdown(reply));
