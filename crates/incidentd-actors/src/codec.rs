@@ -108,7 +108,7 @@ pub fn summary_of(s: &Incident) -> Incident {
         drill_script: s.drill_script.clone(),
         role_history: s.role_history.clone(),
         // Alerts stay out of summaries like the timeline; the key stays (dedup index rebuild).
-        alerts: Vec::new(),
+        alerts: Default::default(),
         alert_key: s.alert_key.clone(),
     }
 }

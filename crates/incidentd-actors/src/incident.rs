@@ -65,6 +65,12 @@ pub struct IncidentState {
     shared: Arc<Shared>,
     supervisor: ActorRef<SupervisorMsg>,
     snapshot_version: u64,
+    /// Size of the last snapshot saved, and of the events encoded since:
+    /// the next snapshot waits until the events since weigh as much as it
+    /// (and `snapshot_every` events passed), so a long incident's snapshots
+    /// cost a constant amount per event, not its whole state every few events.
+    snapshot_bytes: usize,
+    tail_bytes: usize,
     last_offset: u64,
     retiring: bool,
     /// The one armed timer (its deadline sends `Tick`).
@@ -121,6 +127,8 @@ impl Actor for IncidentActor {
         Ok(IncidentState {
             id: args.id,
             snapshot_version: incident.version,
+            snapshot_bytes: 0,
+            tail_bytes: 0,
             incident,
             shared: args.shared,
             supervisor: args.supervisor,
@@ -317,8 +325,17 @@ impl IncidentState {
                 policy: &policy,
                 directory: &*org,
             };
-            decide(&self.incident, &cmd, &ctx)?
+            let mut events = decide(&self.incident, &cmd, &ctx)?;
+            let answered = events.len();
+            if !self.incident.is_declared() && !events.is_empty() {
+                // A declaration: what it makes due at once (a SEV-1's
+                // stakeholder notice) goes into the same append, as the
+                // events that follow it, instead of a second append.
+                events.extend(due_at_once(&self.incident, &events, ctx.now, &*org));
+            }
+            (events, answered)
         };
+        let (events, answered) = events;
         if events.is_empty() {
             return Ok(reply_for(&self.incident, kind));
         }
@@ -338,10 +355,7 @@ impl IncidentState {
             // The stored answer must exist before the append, so work on a copy.
             Some(key) => {
                 let mut next = self.incident.clone();
-                for e in &events {
-                    apply(&mut next, e);
-                }
-                let answer = reply_for(&next, kind);
+                let answer = apply_answering(&mut next, &events, answered, kind);
                 records.push(Record::Idempotency {
                     key,
                     response: codec::encode_reply(&answer),
@@ -354,18 +368,18 @@ impl IncidentState {
             // then apply in place (no copy of the state).
             None => {
                 self.persist(records).await?;
-                for e in &events {
-                    apply(&mut self.incident, e);
-                }
-                reply_for(&self.incident, kind)
+                apply_answering(&mut self.incident, &events, answered, kind)
             }
         };
         self.shared
             .counters
             .events_persisted
             .fetch_add(events.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        self.tail_bytes += encoded.iter().map(Vec::len).sum::<usize>();
         self.publish(first_version, events, encoded);
-        if self.incident.version - self.snapshot_version >= self.shared.snapshot_every {
+        if self.incident.version - self.snapshot_version >= self.shared.snapshot_every
+            && self.tail_bytes >= self.snapshot_bytes
+        {
             self.save_snapshot();
         }
         Ok(answer)
@@ -402,15 +416,67 @@ impl IncidentState {
             return;
         }
         self.snapshot_version = self.incident.version;
+        let state = codec::encode_snapshot(&self.incident);
+        self.snapshot_bytes = state.len();
+        self.tail_bytes = 0;
         self.shared.store.save_snapshot(
             self.id.to_bytes(),
             Snapshot {
                 version: self.incident.version,
                 log_offset: self.last_offset,
-                state: codec::encode_snapshot(&self.incident),
+                state,
             },
         );
     }
+}
+
+/// Applies `events` to `state`; the answer is the state after the first
+/// `answered` of them (the command's own, before what fell due with it).
+fn apply_answering(
+    state: &mut Incident,
+    events: &[incidentd_domain::Event],
+    answered: usize,
+    kind: ReplyKind,
+) -> Reply {
+    let (own, due) = events.split_at(answered.min(events.len()));
+    for e in own {
+        apply(state, e);
+    }
+    let answer = reply_for(state, kind);
+    for e in due {
+        apply(state, e);
+    }
+    answer
+}
+
+/// The deadline events a declaration makes due at once, computed on the
+/// (small, new) incident its `events` declare, under its team's policy, at
+/// the same `now`.
+fn due_at_once(
+    undeclared: &Incident,
+    events: &[incidentd_domain::Event],
+    now: Timestamp,
+    org: &dyn crate::shared::OrgView,
+) -> Vec<incidentd_domain::Event> {
+    let mut next = undeclared.clone();
+    for e in events {
+        apply(&mut next, e);
+    }
+    if !next.is_declared() {
+        return Vec::new();
+    }
+    let policy = org.policy(&next.team);
+    let ctx = Ctx {
+        now,
+        policy: &policy,
+        directory: org,
+    };
+    let tick = Command {
+        access: Default::default(),
+        by: None,
+        action: Action::Tick,
+    };
+    decide(&next, &tick, &ctx).unwrap_or_default()
 }
 
 /// The team whose policy applies: the incident's, or the declaring team's.

@@ -206,3 +206,39 @@ async fn listing_pages_newest_first() {
     handle.shutdown().await;
     store.close().await.unwrap();
 }
+
+/// A long incident is snapshotted when the events since its last snapshot
+/// weigh as much as that snapshot, not every `snapshot_every` events: its
+/// snapshots cost a constant amount per event however long it runs, and a
+/// restart still rebuilds exactly the live state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_incidents_are_snapshotted_by_weight() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (handle, store) = start(tmp.path()).await;
+    let inc = handle.declare(declare("flapping disk alerts"), None).await.unwrap();
+    let notes = 400;
+    for i in 0..notes {
+        handle
+            .execute_entry(inc.id, note(&format!("disk alert fired again, round {i}")), None)
+            .await
+            .unwrap();
+    }
+    // Reads are answered in order after the snapshot writes queued before them.
+    store.load_incident(inc.id.to_bytes()).await.unwrap();
+    let saved = store.stats().snapshots_saved;
+    // Every 4 events (snapshot_every in these tests) would be 100 snapshots.
+    assert!((2..=20).contains(&saved), "{saved} snapshots for {notes} notes");
+
+    let before = handle.get(inc.id).await.unwrap();
+    handle.crash_actor(inc.id);
+    let after = loop {
+        match handle.get(inc.id).await {
+            Ok(s) => break s,
+            Err(Error::Internal(_)) => continue, // the call that raced the panic
+            Err(e) => panic!("unexpected error {e}"),
+        }
+    };
+    assert_eq!(*after, *before, "snapshot + log tail rebuild the live state");
+    handle.shutdown().await;
+    store.close().await.unwrap();
+}

@@ -110,13 +110,25 @@ async fn a_sev1_runs_its_first_15_minutes_and_escalates_at_30() {
     let clock = handle.clock();
     let mut feed = handle.watch_all();
 
-    // Declared without a severity: SEV-1 by default; stakeholders are due at once.
+    // Declared without a severity: SEV-1 by default; stakeholders are due at
+    // once, and that notice is stored in the declaration's own append.
+    let appends = store.stats().appends;
     let inc = handle.declare(declare(None), None).await.unwrap();
     let id = inc.id;
+    assert_eq!(
+        store.stats().appends,
+        appends + 1,
+        "one append for the declaration and its notice"
+    );
     assert_eq!(next_event(&mut feed).await.event.kind.name(), "declared");
     let notice = next_event(&mut feed).await;
     assert_eq!(notice.event.kind.name(), "stakeholder_notice_due");
     assert_eq!(fired_at(&notice), 0);
+    assert_eq!(
+        notice.version,
+        inc.version + 1,
+        "the answer is the declaration's own state"
+    );
 
     at(&clock, MIN, &mut feed, 0).await;
     handle

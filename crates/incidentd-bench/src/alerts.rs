@@ -39,6 +39,8 @@ pub struct AlertArgs {
     pub streams: usize,
     pub batch: usize,
     pub groups: usize,
+    /// Phases to run: `1` (r1), `2` (r2), `e`, `f`, `w`, `s`.
+    pub only: String,
 }
 
 /// One keep-alive HTTP/1.1 connection.
@@ -193,62 +195,166 @@ pub async fn run(a: AlertArgs) -> anyhow::Result<()> {
         streams,
         batch,
         groups,
+        only,
     } = a;
     anyhow::ensure!(
         batch > 0 && groups > 0 && clients > 0 && streams > 0,
         "sizes must be positive"
     );
+    let want = |c: char| only.contains(c);
     println!(
         "incidentd alert ingest benchmark: {alerts} alerts per phase, {clients} HTTP connections, {streams} gRPC streams, batches of {batch}, {groups} groups"
     );
     let tmp = tempfile::tempdir()?;
+    let requests = alerts.div_ceil(batch);
 
     // Baseline: the real Alertmanager's own ingest, in memory.
-    let am = Alertmanager::start(tmp.path()).await?;
-    let r1 = drive_http(&am.addr, clients, alerts, None, move |i| {
-        ("/api/v2/alerts", Bytes::from(format!("[{}]", am_api_alert(i, groups))))
-    })
-    .await?;
-    let requests = alerts.div_ceil(batch);
-    let r2 = drive_http(&am.addr, clients, requests, None, move |i| {
-        let body: Vec<String> = (i * batch..(i + 1) * batch)
-            .map(|n| am_api_alert(alerts + n, groups))
-            .collect();
-        ("/api/v2/alerts", Bytes::from(format!("[{}]", body.join(","))))
-    })
-    .await?;
-    drop(am);
+    let (mut r1, mut r2) = (None, None);
+    if want('1') || want('2') {
+        let am = Alertmanager::start(tmp.path()).await?;
+        if want('1') {
+            let s = drive_http(&am.addr, clients, alerts, None, move |i| {
+                ("/api/v2/alerts", Bytes::from(format!("[{}]", am_api_alert(i, groups))))
+            })
+            .await?;
+            r1 = Some(s);
+        }
+        if want('2') {
+            let s = drive_http(&am.addr, clients, requests, None, move |i| {
+                let body: Vec<String> = (i * batch..(i + 1) * batch)
+                    .map(|n| am_api_alert(alerts + n, groups))
+                    .collect();
+                ("/api/v2/alerts", Bytes::from(format!("[{}]", body.join(","))))
+            })
+            .await?;
+            r2 = Some(s);
+        }
+    }
 
     let server = start_server(&tmp.path().join("data")).await?;
     let http = server.ready.http.to_string();
-    let syncs0 = server.ready.store.stats().syncs;
-    let e = drive_http(&http, clients, alerts, None, |i| {
-        ("/v2/enqueue", Bytes::from(pd_event("trigger", &format!("bench-{i}"))))
-    })
-    .await?;
-    let syncs_e = server.ready.store.stats().syncs;
-    let f = drive_http(&http, clients, alerts, None, move |i| {
-        let action = if (i / groups).is_multiple_of(2) {
-            "trigger"
-        } else {
-            "resolve"
-        };
-        (
-            "/v2/enqueue",
-            Bytes::from(pd_event(action, &format!("flap-{}", i % groups))),
-        )
-    })
-    .await?;
-    let syncs1 = server.ready.store.stats().syncs;
-    let auth = format!("Bearer {DEMO_AM_TOKEN}");
-    let w = drive_http(&http, clients, alerts, Some(&auth), move |i| {
-        ("/v1/integrations/alertmanager", Bytes::from(am_webhook(i, groups)))
-    })
-    .await?;
-    let syncs2 = server.ready.store.stats().syncs;
+    let syncs = || server.ready.store.stats().syncs;
+    // (stats, fdatasyncs) per incidentd phase.
+    let (mut e, mut f, mut w, mut s) = (None, None, None, None);
+    if want('e') {
+        let before = syncs();
+        let st = drive_http(&http, clients, alerts, None, |i| {
+            ("/v2/enqueue", Bytes::from(pd_event("trigger", &format!("bench-{i}"))))
+        })
+        .await?;
+        e = Some((st, syncs() - before));
+    }
+    if want('f') {
+        let before = syncs();
+        let st = drive_http(&http, clients, alerts, None, move |i| {
+            let action = if (i / groups).is_multiple_of(2) {
+                "trigger"
+            } else {
+                "resolve"
+            };
+            (
+                "/v2/enqueue",
+                Bytes::from(pd_event(action, &format!("flap-{}", i % groups))),
+            )
+        })
+        .await?;
+        f = Some((st, syncs() - before));
+    }
+    if want('w') {
+        let before = syncs();
+        let auth = format!("Bearer {DEMO_AM_TOKEN}");
+        let st = drive_http(&http, clients, alerts, Some(&auth), move |i| {
+            ("/v1/integrations/alertmanager", Bytes::from(am_webhook(i, groups)))
+        })
+        .await?;
+        w = Some((st, syncs() - before));
+    }
+    if want('s') {
+        let before = syncs();
+        let st = ingest_streams(server.grpc, streams, requests, batch, groups).await?;
+        s = Some((st, syncs() - before));
+    }
+    server.stop().await?;
 
-    // gRPC IngestAlerts: `streams` streams, each sending batches of `batch` alerts.
-    let chans = channels(server.grpc, streams).await?;
+    println!();
+    if let Some(r1) = &r1 {
+        println!(
+            "{}",
+            line("(r1) Alertmanager POST /api/v2/alerts, 1 alert/request (memory)", r1, 1)
+        );
+    }
+    if let Some(r2) = &r2 {
+        println!(
+            "{}",
+            line(
+                &format!("(r2) Alertmanager POST /api/v2/alerts, {batch} alerts/request"),
+                r2,
+                batch
+            )
+        );
+    }
+    let phases = [
+        (
+            &e,
+            "(e)  incidentd POST /v2/enqueue, new incident each, durable".to_string(),
+            1,
+        ),
+        (
+            &f,
+            format!("(f)  incidentd POST /v2/enqueue, flapping over {groups} keys, durable"),
+            1,
+        ),
+        (
+            &w,
+            "(w)  incidentd Alertmanager webhook, 1 new alert each, durable".to_string(),
+            1,
+        ),
+        (
+            &s,
+            format!("(s)  incidentd IngestAlerts, {streams} streams x {batch}, durable"),
+            batch,
+        ),
+    ];
+    for (phase, name, per) in &phases {
+        if let Some((st, n)) = phase {
+            println!("{}   {n} fdatasyncs", line(name, st, *per));
+        }
+    }
+    println!();
+    let rate = |p: &Option<(Stats, u64)>, per: usize| p.as_ref().map(|(st, _)| st.rate() * per as f64);
+    if let Some(r1r) = r1.as_ref().map(Stats::rate) {
+        if let Some(x) = rate(&e, 1) {
+            println!(
+                "(e)/(r1) = {:.2}   (target >= 1: one alert per request each side)",
+                x / r1r
+            );
+        }
+        if let Some(x) = rate(&f, 1) {
+            println!("(f)/(r1) = {:.2}", x / r1r);
+        }
+        if let Some(x) = rate(&w, 1) {
+            println!("(w)/(r1) = {:.2}", x / r1r);
+        }
+    }
+    if let (Some(x), Some(r2r)) = (rate(&s, batch), r2.as_ref().map(|r| r.rate() * batch as f64)) {
+        println!("(s)/(r2) = {:.2}   (target >= 1: batched each side)", x / r2r);
+    }
+    if let (Some(x), Some(r1r)) = (rate(&s, batch), r1.as_ref().map(Stats::rate)) {
+        println!("(s)/(r1) = {:.2}", x / r1r);
+    }
+    Ok(())
+}
+
+/// gRPC IngestAlerts: `streams` streams, each sending calls of `batch` alerts,
+/// `requests` calls in all.
+async fn ingest_streams(
+    grpc: std::net::SocketAddr,
+    streams: usize,
+    requests: usize,
+    batch: usize,
+    groups: usize,
+) -> anyhow::Result<Stats> {
+    let chans = channels(grpc, streams).await?;
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -287,71 +393,9 @@ pub async fn run(a: AlertArgs) -> anyhow::Result<()> {
         lat.extend(t.await??);
     }
     lat.sort();
-    let s = Stats {
+    Ok(Stats {
         n: requests,
         elapsed: started.elapsed(),
         lat,
-    };
-    let syncs3 = server.ready.store.stats().syncs;
-    server.stop().await?;
-
-    println!();
-    println!(
-        "{}",
-        line(
-            "(r1) Alertmanager POST /api/v2/alerts, 1 alert/request (memory)",
-            &r1,
-            1
-        )
-    );
-    println!(
-        "{}",
-        line(
-            &format!("(r2) Alertmanager POST /api/v2/alerts, {batch} alerts/request"),
-            &r2,
-            batch
-        )
-    );
-    println!(
-        "{}   {} fdatasyncs",
-        line("(e)  incidentd POST /v2/enqueue, new incident each, durable", &e, 1),
-        syncs_e - syncs0
-    );
-    println!(
-        "{}   {} fdatasyncs",
-        line(
-            &format!("(f)  incidentd POST /v2/enqueue, flapping over {groups} keys, durable"),
-            &f,
-            1
-        ),
-        syncs1 - syncs_e
-    );
-    println!(
-        "{}   {} fdatasyncs",
-        line("(w)  incidentd Alertmanager webhook, 1 new alert each, durable", &w, 1),
-        syncs2 - syncs1
-    );
-    println!(
-        "{}   {} fdatasyncs",
-        line(
-            &format!("(s)  incidentd IngestAlerts, {streams} streams x {batch}, durable"),
-            &s,
-            batch
-        ),
-        syncs3 - syncs2
-    );
-    let (r1r, r2r) = (r1.rate(), r2.rate() * batch as f64);
-    println!();
-    println!(
-        "(e)/(r1) = {:.2}   (target >= 1: one alert per request each side)",
-        e.rate() / r1r
-    );
-    println!("(f)/(r1) = {:.2}", f.rate() / r1r);
-    println!("(w)/(r1) = {:.2}", w.rate() / r1r);
-    println!(
-        "(s)/(r2) = {:.2}   (target >= 1: batched each side)",
-        s.rate() * batch as f64 / r2r
-    );
-    println!("(s)/(r1) = {:.2}", s.rate() * batch as f64 / r1r);
-    Ok(())
+    })
 }

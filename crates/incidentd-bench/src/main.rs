@@ -84,6 +84,10 @@ enum What {
         /// Alert groups (dedup keys) the attaching phases spread over.
         #[arg(long, default_value_t = 50)]
         groups: usize,
+        /// Run only these phases (letters of r1 r2 e f w s, e.g. `--only ew`; for
+        /// profiling one path). Ratios print only when both sides ran.
+        #[arg(long, default_value = "12efws")]
+        only: String,
     },
     /// Notifier (issue 4): events/s through the hub to a local HTTP sink and event→adapter-call
     /// latency at a steady rate, beside a plain HTTP client hitting the same sink.
@@ -481,12 +485,14 @@ fn main() -> anyhow::Result<()> {
             streams,
             batch,
             groups,
+            only,
         } => rt.block_on(alerts::run(alerts::AlertArgs {
             alerts,
             clients,
             streams,
             batch,
             groups,
+            only,
         })),
         What::Notify {
             rate,

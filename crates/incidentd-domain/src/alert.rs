@@ -88,6 +88,98 @@ pub struct Alert {
     pub ended_at: Option<Timestamp>,
 }
 
+/// An incident's alerts in arrival order, one per fingerprint, indexed by
+/// fingerprint: looking one up, attaching and changing a status cost the
+/// same however many alerts a storm attached. Serialized as the plain list;
+/// the index and the unresolved count are rebuilt when it is read.
+#[derive(Clone, Default)]
+pub struct AlertList {
+    list: Vec<Alert>,
+    by_fingerprint: HashMap<String, usize>,
+    unresolved: usize,
+}
+
+impl AlertList {
+    pub fn get(&self, fingerprint: &str) -> Option<&Alert> {
+        self.by_fingerprint.get(fingerprint).and_then(|&i| self.list.get(i))
+    }
+
+    /// Alerts not resolved.
+    pub fn unresolved(&self) -> usize {
+        self.unresolved
+    }
+
+    /// Adds the alert, or replaces the one with its fingerprint (keeping its place).
+    pub fn upsert(&mut self, alert: Alert) {
+        self.unresolved += usize::from(alert.status != AlertStatus::Resolved);
+        match self.by_fingerprint.get(&alert.fingerprint) {
+            Some(&i) => {
+                let old = std::mem::replace(&mut self.list[i], alert);
+                self.unresolved -= usize::from(old.status != AlertStatus::Resolved);
+            }
+            None => {
+                self.by_fingerprint.insert(alert.fingerprint.clone(), self.list.len());
+                self.list.push(alert);
+            }
+        }
+    }
+
+    /// Changes the alert with this fingerprint, if there is one (not its fingerprint).
+    pub fn update(&mut self, fingerprint: &str, change: impl FnOnce(&mut Alert)) -> Option<&Alert> {
+        let &i = self.by_fingerprint.get(fingerprint)?;
+        let a = self.list.get_mut(i)?;
+        let was = a.status != AlertStatus::Resolved;
+        change(a);
+        a.fingerprint = fingerprint.to_string();
+        let is = a.status != AlertStatus::Resolved;
+        self.unresolved = self.unresolved + usize::from(is) - usize::from(was);
+        Some(a)
+    }
+}
+
+impl std::ops::Deref for AlertList {
+    type Target = [Alert];
+    fn deref(&self) -> &[Alert] {
+        &self.list
+    }
+}
+
+impl FromIterator<Alert> for AlertList {
+    fn from_iter<I: IntoIterator<Item = Alert>>(iter: I) -> Self {
+        let mut out = AlertList::default();
+        for a in iter {
+            out.upsert(a);
+        }
+        out
+    }
+}
+
+impl PartialEq for AlertList {
+    fn eq(&self, other: &Self) -> bool {
+        self.list == other.list
+    }
+}
+
+impl Eq for AlertList {}
+
+impl std::fmt::Debug for AlertList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.list.fmt(f)
+    }
+}
+
+impl Serialize for AlertList {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.list.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for AlertList {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Vec::<Alert>::deserialize(d)?.into_iter().collect())
+    }
+}
+
 /// What a source says about one alert (PagerDuty's event_action).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum AlertAction {
@@ -474,7 +566,7 @@ pub fn decide(state: &Incident, intake: &AlertIntake, ctx: &Ctx<'_>) -> Result<V
     }
 
     // The alerts as this notification leaves them.
-    let mut view = View::new(&state.alerts, intake.signals.len());
+    let mut view = View::new(&state.alerts);
     let mut resolved_some = false;
     let mut acknowledged = state.acknowledged_at.is_some();
     for s in &intake.signals {
@@ -552,26 +644,21 @@ pub fn decide(state: &Incident, intake: &AlertIntake, ctx: &Ctx<'_>) -> Result<V
 }
 
 /// Fingerprint → status of the incident's alerts as a notification changes
-/// them, without copying them: a lookup scans the (usually short) list, or a
-/// map built once when the notification is large against a large incident.
+/// them, without copying them.
 struct View<'a> {
-    alerts: &'a [Alert],
-    index: Option<HashMap<&'a str, AlertStatus>>,
+    alerts: &'a AlertList,
     changed: Vec<(&'a str, AlertStatus)>,
     total: usize,
     unresolved: usize,
 }
 
 impl<'a> View<'a> {
-    fn new(alerts: &'a [Alert], signals: usize) -> View<'a> {
-        let index = (alerts.len().saturating_mul(signals) > 4096)
-            .then(|| alerts.iter().map(|a| (a.fingerprint.as_str(), a.status)).collect());
+    fn new(alerts: &'a AlertList) -> View<'a> {
         View {
             alerts,
-            index,
             changed: Vec::new(),
             total: alerts.len(),
-            unresolved: alerts.iter().filter(|a| a.status != AlertStatus::Resolved).count(),
+            unresolved: alerts.unresolved(),
         }
     }
 
@@ -579,14 +666,7 @@ impl<'a> View<'a> {
         if let Some((_, s)) = self.changed.iter().rev().find(|(f, _)| *f == fingerprint) {
             return Some(*s);
         }
-        match &self.index {
-            Some(map) => map.get(fingerprint).copied(),
-            None => self
-                .alerts
-                .iter()
-                .find(|a| a.fingerprint == fingerprint)
-                .map(|a| a.status),
-        }
+        self.alerts.get(fingerprint).map(|a| a.status)
     }
 
     /// Records `fingerprint` going from `was` to `now`.
@@ -644,29 +724,25 @@ pub(crate) fn apply(state: &mut Incident, kind: &EventKind) -> Option<String> {
         EventKind::AlertAttached { key, alert } => {
             state.alert_key = Some(key.clone());
             let name = display_name(alert);
-            let text = match (
-                alert.status,
-                state.alerts.iter().position(|a| a.fingerprint == alert.fingerprint),
-            ) {
+            let text = match (alert.status, state.alerts.get(&alert.fingerprint)) {
                 (AlertStatus::Resolved, _) => format!("Alert fired and resolved: {name} [{}]", alert.fingerprint),
                 (_, Some(_)) => format!("Alert firing again: {name} [{}]", alert.fingerprint),
                 (_, None) => format!("Alert firing: {name} [{}]", alert.fingerprint),
             };
-            match state.alerts.iter_mut().find(|a| a.fingerprint == alert.fingerprint) {
-                Some(a) => *a = alert.clone(),
-                None => state.alerts.push(alert.clone()),
-            }
+            state.alerts.upsert(alert.clone());
             Some(text)
         }
         EventKind::AlertAcknowledged { fingerprint } => {
-            let a = state.alerts.iter_mut().find(|a| &a.fingerprint == fingerprint)?;
-            a.status = AlertStatus::Acknowledged;
+            let a = state
+                .alerts
+                .update(fingerprint, |a| a.status = AlertStatus::Acknowledged)?;
             Some(format!("Alert acknowledged: {} [{fingerprint}]", display_name(a)))
         }
         EventKind::AlertResolved { fingerprint, ended_at } => {
-            let a = state.alerts.iter_mut().find(|a| &a.fingerprint == fingerprint)?;
-            a.status = AlertStatus::Resolved;
-            a.ended_at = Some(*ended_at);
+            let a = state.alerts.update(fingerprint, |a| {
+                a.status = AlertStatus::Resolved;
+                a.ended_at = Some(*ended_at);
+            })?;
             Some(format!("Alert resolved: {} [{fingerprint}]", display_name(a)))
         }
         EventKind::AlertsAllResolved { count } => Some(format!(
@@ -684,4 +760,57 @@ fn display_name(a: &Alert) -> String {
         .get("alertname")
         .cloned()
         .unwrap_or_else(|| a.fingerprint.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Alert, AlertList, AlertStatus};
+    use crate::time::Timestamp;
+
+    fn alert(fp: &str, status: AlertStatus) -> Alert {
+        Alert {
+            fingerprint: fp.into(),
+            status,
+            labels: Default::default(),
+            summary: format!("alert {fp}"),
+            source: "test".into(),
+            started_at: Timestamp(1),
+            ended_at: None,
+        }
+    }
+
+    #[test]
+    fn alert_list_indexes_by_fingerprint_and_counts_unresolved() {
+        let mut l = AlertList::default();
+        l.upsert(alert("a", AlertStatus::Firing));
+        l.upsert(alert("b", AlertStatus::Firing));
+        l.upsert(alert("c", AlertStatus::Resolved));
+        assert_eq!((l.len(), l.unresolved()), (3, 2));
+        l.upsert(alert("a", AlertStatus::Resolved)); // replaced in place
+        assert_eq!((l.len(), l.unresolved()), (3, 1));
+        assert_eq!(l[0].status, AlertStatus::Resolved);
+        l.update("b", |a| a.status = AlertStatus::Acknowledged);
+        assert_eq!(l.unresolved(), 1);
+        l.update("b", |a| a.status = AlertStatus::Resolved);
+        assert_eq!(l.unresolved(), 0);
+        // A change cannot move an alert to another fingerprint.
+        l.update("c", |a| a.fingerprint = "z".into());
+        assert!(l.get("c").is_some() && l.get("z").is_none());
+        assert!(l.update("nope", |a| a.status = AlertStatus::Firing).is_none());
+        assert_eq!(l.unresolved(), 0);
+    }
+
+    #[test]
+    fn alert_list_serializes_as_the_plain_list() {
+        let list = vec![alert("a", AlertStatus::Firing), alert("b", AlertStatus::Resolved)];
+        let l: AlertList = list.iter().cloned().collect();
+        let json = serde_json::to_string(&l).unwrap_or_default();
+        assert_eq!(json, serde_json::to_string(&list).unwrap_or_default());
+        let back: AlertList = serde_json::from_str(&json).unwrap_or_default();
+        assert_eq!(back, l);
+        assert_eq!(
+            (back.unresolved(), back.get("b").map(|a| a.status)),
+            (1, Some(AlertStatus::Resolved))
+        );
+    }
 }

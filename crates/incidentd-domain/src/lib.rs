@@ -22,7 +22,9 @@ pub mod time;
 pub mod timers;
 
 pub use access::{Access, Grant, Scope, Scopes, Teams};
-pub use alert::{Alert, AlertAction, AlertIntake, AlertRules, AlertSignal, AlertStatus, NewIncident, RouteDefaults};
+pub use alert::{
+    Alert, AlertAction, AlertIntake, AlertList, AlertRules, AlertSignal, AlertStatus, NewIncident, RouteDefaults,
+};
 pub use apply::{apply, replay};
 pub use command::{Action, Command, Directory, OpenDirectory};
 pub use decide::{Ctx, decide, limits};

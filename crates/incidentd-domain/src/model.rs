@@ -345,7 +345,7 @@ pub struct Incident {
     pub internal_updates_on_time: u32,
     /// Alerts attached by alert sources (issue 6), in arrival order.
     #[serde(default)]
-    pub alerts: Vec<crate::alert::Alert>,
+    pub alerts: crate::alert::AlertList,
     /// The dedup key (alert group) whose incident this is, if an alert opened it.
     #[serde(default)]
     pub alert_key: Option<String>,
