@@ -43,6 +43,22 @@ fn note(text: &str) -> Command {
     }
 }
 
+/// Makes the incident's actor panic, then reads the incident from its
+/// replacement (the next call waits in the supervisor until it owns it).
+async fn crash_and_get(
+    handle: &Handle,
+    id: incidentd_domain::IncidentId,
+) -> std::sync::Arc<incidentd_domain::Incident> {
+    handle.crash_actor(id);
+    loop {
+        match handle.get(id).await {
+            Ok(s) => return s,
+            Err(Error::Internal(_)) => continue, // the call that raced the panic
+            Err(e) => panic!("unexpected error {e}"),
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn panicking_actor_is_restarted_from_the_store() {
     let tmp = tempfile::tempdir().unwrap();
@@ -57,15 +73,7 @@ async fn panicking_actor_is_restarted_from_the_store() {
     let before = handle.get(inc.id).await.unwrap();
     assert_eq!(before.version, 7);
 
-    handle.crash_actor(inc.id);
-    // The next call waits in the supervisor until the replacement owns the incident.
-    let after = loop {
-        match handle.get(inc.id).await {
-            Ok(s) => break s,
-            Err(Error::Internal(_)) => continue, // the call that raced the panic
-            Err(e) => panic!("unexpected error {e}"),
-        }
-    };
+    let after = crash_and_get(&handle, inc.id).await;
     assert_eq!(
         *after, *before,
         "state rebuilt from snapshot + log equals the live state"
@@ -230,14 +238,7 @@ async fn long_incidents_are_snapshotted_by_weight() {
     assert!((2..=20).contains(&saved), "{saved} snapshots for {notes} notes");
 
     let before = handle.get(inc.id).await.unwrap();
-    handle.crash_actor(inc.id);
-    let after = loop {
-        match handle.get(inc.id).await {
-            Ok(s) => break s,
-            Err(Error::Internal(_)) => continue, // the call that raced the panic
-            Err(e) => panic!("unexpected error {e}"),
-        }
-    };
+    let after = crash_and_get(&handle, inc.id).await;
     assert_eq!(*after, *before, "snapshot + log tail rebuild the live state");
     handle.shutdown().await;
     store.close().await.unwrap();
