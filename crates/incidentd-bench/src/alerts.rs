@@ -5,6 +5,8 @@
 //!
 //! * (r1) Alertmanager `POST /api/v2/alerts`, one alert per request;
 //! * (r2) the same, `--batch` alerts per request;
+//! * (r3) the same as (r1), every alert in a new group of its own (Alertmanager
+//!   creates an aggregation group per alert): the like-for-like baseline of (e);
 //! * (e)  `POST /v2/enqueue` (PagerDuty Events v2), one event per request, each
 //!   with its own dedup key: every event opens a new incident;
 //! * (f)  `POST /v2/enqueue` flapping over `--groups` dedup keys: triggers and
@@ -39,7 +41,7 @@ pub struct AlertArgs {
     pub streams: usize,
     pub batch: usize,
     pub groups: usize,
-    /// Phases to run: `1` (r1), `2` (r2), `e`, `f`, `w`, `s`.
+    /// Phases to run: `1` `2` `3` (r1 r2 r3), `e`, `f`, `w`, `s`.
     pub only: String,
 }
 
@@ -209,8 +211,8 @@ pub async fn run(a: AlertArgs) -> anyhow::Result<()> {
     let requests = alerts.div_ceil(batch);
 
     // Baseline: the real Alertmanager's own ingest, in memory.
-    let (mut r1, mut r2) = (None, None);
-    if want('1') || want('2') {
+    let (mut r1, mut r2, mut r3) = (None, None, None);
+    if want('1') || want('2') || want('3') {
         let am = Alertmanager::start(tmp.path()).await?;
         if want('1') {
             let s = drive_http(&am.addr, clients, alerts, None, move |i| {
@@ -228,6 +230,15 @@ pub async fn run(a: AlertArgs) -> anyhow::Result<()> {
             })
             .await?;
             r2 = Some(s);
+        }
+        if want('3') {
+            let s = drive_http(&am.addr, clients, alerts, None, move |i| {
+                // `usize::MAX` groups: every alertname is new.
+                let alert = am_api_alert(2 * alerts + i, usize::MAX);
+                ("/api/v2/alerts", Bytes::from(format!("[{alert}]")))
+            })
+            .await?;
+            r3 = Some(s);
         }
     }
 
@@ -283,6 +294,12 @@ pub async fn run(a: AlertArgs) -> anyhow::Result<()> {
             line("(r1) Alertmanager POST /api/v2/alerts, 1 alert/request (memory)", r1, 1)
         );
     }
+    if let Some(r3) = &r3 {
+        println!(
+            "{}",
+            line("(r3) Alertmanager, 1 alert/request, a new group each (memory)", r3, 1)
+        );
+    }
     if let Some(r2) = &r2 {
         println!(
             "{}",
@@ -335,6 +352,12 @@ pub async fn run(a: AlertArgs) -> anyhow::Result<()> {
         if let Some(x) = rate(&w, 1) {
             println!("(w)/(r1) = {:.2}", x / r1r);
         }
+    }
+    if let (Some(x), Some(r3r)) = (rate(&e, 1), r3.as_ref().map(Stats::rate)) {
+        println!(
+            "(e)/(r3) = {:.2}   (a new incident per alert against a new group per alert)",
+            x / r3r
+        );
     }
     if let (Some(x), Some(r2r)) = (rate(&s, batch), r2.as_ref().map(|r| r.rate() * batch as f64)) {
         println!("(s)/(r2) = {:.2}   (target >= 1: batched each side)", x / r2r);

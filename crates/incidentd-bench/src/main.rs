@@ -84,9 +84,9 @@ enum What {
         /// Alert groups (dedup keys) the attaching phases spread over.
         #[arg(long, default_value_t = 50)]
         groups: usize,
-        /// Run only these phases (letters of r1 r2 e f w s, e.g. `--only ew`; for
-        /// profiling one path). Ratios print only when both sides ran.
-        #[arg(long, default_value = "12efws")]
+        /// Run only these phases (1 2 3 for r1 r2 r3, e f w s; e.g. `--only ew`
+        /// to profile one path). Ratios print only when both sides ran.
+        #[arg(long, default_value = "123efws")]
         only: String,
     },
     /// Notifier (issue 4): events/s through the hub to a local HTTP sink and event→adapter-call
