@@ -10,12 +10,13 @@
 
 use crate::http::HttpState;
 use crate::ingest::{self, IntegrationRoute, SourceKind, clip, object, opt_labels, opt_str, parse_time, req_str};
+use crate::json::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use incidentd_domain::{self as d, AlertAction, AlertIntake, AlertSignal};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::BTreeMap;
 use tonic::Status;
 
@@ -98,7 +99,7 @@ pub fn parse_body(body: &[u8]) -> Result<AlertIntake, Status> {
 }
 
 /// Converts a version-4 webhook payload into one notification.
-pub fn parse(v: &Value) -> Result<AlertIntake, Status> {
+pub fn parse(v: &Json<'_>) -> Result<AlertIntake, Status> {
     let top = object(v, "body")?;
     match opt_str(top, "version", "")? {
         Some("4") => {}
@@ -116,8 +117,8 @@ pub fn parse(v: &Value) -> Result<AlertIntake, Status> {
     let common_annotations = opt_labels(top, "commonAnnotations", "")?;
     let external_url = opt_str(top, "externalURL", "")?.unwrap_or("");
     let alerts = match top.get("alerts") {
-        Some(Value::Array(a)) if !a.is_empty() => a,
-        Some(Value::Array(_)) => return Err(crate::error::invalid("alerts", "at least one alert is required")),
+        Some(Json::Array(a)) if !a.is_empty() => a,
+        Some(Json::Array(_)) => return Err(crate::error::invalid("alerts", "at least one alert is required")),
         Some(other) => {
             return Err(crate::error::invalid(
                 "alerts",
@@ -167,7 +168,7 @@ pub fn parse(v: &Value) -> Result<AlertIntake, Status> {
     })
 }
 
-fn parse_alert(v: &Value, path: &str) -> Result<AlertSignal, Status> {
+fn parse_alert(v: &Json<'_>, path: &str) -> Result<AlertSignal, Status> {
     let a = object(v, path)?;
     let action = match req_str(a, "status", path)? {
         "firing" => AlertAction::Trigger,
@@ -336,7 +337,7 @@ mod tests {
             &FIRING.replace("\"startsAt\":\"2026-11-26T18:57:27Z\"", "\"startsAt\":\"yesterday\""),
             "alerts[0].startsAt",
         );
-        let v: Value = serde_json::from_str(FIRING).unwrap();
+        let v: serde_json::Value = serde_json::from_str(FIRING).unwrap();
         let mut empty = v.clone();
         empty["alerts"] = json!([]);
         check(&empty.to_string(), "alerts");

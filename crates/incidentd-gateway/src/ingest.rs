@@ -12,9 +12,10 @@
 //! * **JSON field access** that names the offending field
 //!   (`alerts[2].labels.team: must be a string`), and RFC 3339 parsing.
 
+use crate::json::{Json, Obj};
 use incidentd_actors::{Alerts, Error, Ingested, Outcome};
 use incidentd_domain::{self as d, AlertIntake, AlertRules, RouteDefaults};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
@@ -241,16 +242,21 @@ pub fn json_response(code: axum::http::StatusCode, body: &Value) -> axum::respon
 // ---- JSON fields that name themselves ------------------------------------
 
 /// An object, or `INVALID_ARGUMENT` naming `path`.
-pub fn object<'a>(v: &'a Value, path: &str) -> Result<&'a Map<String, Value>, Status> {
-    v.as_object()
-        .ok_or_else(|| crate::error::invalid(path, format!("must be an object, got {}", kind_of(v))))
+pub fn object<'a, 'b>(v: &'b Json<'a>, path: &str) -> Result<&'b Obj<'a>, Status> {
+    match v {
+        Json::Object(m) => Ok(m),
+        other => Err(crate::error::invalid(
+            path,
+            format!("must be an object, got {}", kind_of(other)),
+        )),
+    }
 }
 
 /// An optional string field (absent or `null` → `None`).
-pub fn opt_str<'a>(m: &'a Map<String, Value>, name: &str, path: &str) -> Result<Option<&'a str>, Status> {
+pub fn opt_str<'b>(m: &'b Obj<'_>, name: &str, path: &str) -> Result<Option<&'b str>, Status> {
     match m.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.as_str())),
+        None | Some(Json::Null) => Ok(None),
+        Some(Json::String(s)) => Ok(Some(s.as_ref())),
         Some(other) => Err(crate::error::invalid(
             &join(path, name),
             format!("must be a string, got {}", kind_of(other)),
@@ -259,7 +265,7 @@ pub fn opt_str<'a>(m: &'a Map<String, Value>, name: &str, path: &str) -> Result<
 }
 
 /// A required, non-blank string field.
-pub fn req_str<'a>(m: &'a Map<String, Value>, name: &str, path: &str) -> Result<&'a str, Status> {
+pub fn req_str<'b>(m: &'b Obj<'_>, name: &str, path: &str) -> Result<&'b str, Status> {
     match opt_str(m, name, path)? {
         Some(s) if !s.trim().is_empty() => Ok(s),
         Some(_) => Err(crate::error::invalid(&join(path, name), "must not be empty")),
@@ -268,17 +274,17 @@ pub fn req_str<'a>(m: &'a Map<String, Value>, name: &str, path: &str) -> Result<
 }
 
 /// An optional object of string values (labels, annotations).
-pub fn opt_labels(m: &Map<String, Value>, name: &str, path: &str) -> Result<BTreeMap<String, String>, Status> {
+pub fn opt_labels(m: &Obj<'_>, name: &str, path: &str) -> Result<BTreeMap<String, String>, Status> {
     let field = join(path, name);
     match m.get(name) {
-        None | Some(Value::Null) => Ok(BTreeMap::new()),
+        None | Some(Json::Null) => Ok(BTreeMap::new()),
         Some(v) => {
             let obj = object(v, &field)?;
             let mut out = BTreeMap::new();
             for (k, v) in obj {
                 match v {
-                    Value::String(s) => {
-                        out.insert(k.clone(), s.clone());
+                    Json::String(s) => {
+                        out.insert(k.to_string(), s.to_string());
                     }
                     other => {
                         return Err(crate::error::invalid(
@@ -301,23 +307,23 @@ pub fn join(path: &str, name: &str) -> String {
     }
 }
 
-pub fn kind_of(v: &Value) -> &'static str {
+pub fn kind_of(v: &Json<'_>) -> &'static str {
     match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Number(_) => "a number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "an array",
+        Json::Object(_) => "an object",
     }
 }
 
 /// Parses a JSON body, naming the problem (`body: malformed JSON at line 1 column 7: ...`).
-pub fn parse_json(body: &[u8]) -> Result<Value, Status> {
+pub fn parse_json(body: &[u8]) -> Result<Json<'_>, Status> {
     if body.is_empty() {
         return Err(crate::error::invalid("body", "is empty; expected a JSON object"));
     }
-    serde_json::from_slice(body).map_err(|e| crate::error::invalid("body", format!("malformed JSON: {e}")))
+    Json::parse(body).map_err(|e| crate::error::invalid("body", format!("malformed JSON: {e}")))
 }
 
 /// At most `max` characters (an ellipsis marks a cut).

@@ -13,6 +13,7 @@ pub mod error;
 pub mod grpc;
 pub mod http;
 pub mod ingest;
+pub mod json;
 pub mod metrics;
 pub mod notify;
 pub mod pagerduty;

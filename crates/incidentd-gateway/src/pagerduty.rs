@@ -11,13 +11,14 @@
 
 use crate::http::HttpState;
 use crate::ingest::{self, Integrations, SourceKind, kind_of, object, opt_str};
+use crate::json::{Json, Obj};
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use incidentd_actors::Outcome;
 use incidentd_domain::{self as d, AlertAction, AlertIntake, AlertSignal, alert::limits};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 /// PagerDuty's own limit on one event.
@@ -102,7 +103,7 @@ pub fn parse_body(integrations: &Integrations, body: &[u8]) -> Result<Parsed, Ve
 }
 
 /// Validates one event, collecting every problem (PagerDuty answers all at once).
-pub fn parse(integrations: &Integrations, v: &Value) -> Result<Parsed, Vec<String>> {
+pub fn parse(integrations: &Integrations, v: &Json<'_>) -> Result<Parsed, Vec<String>> {
     let top = object(v, "body").map_err(|s| vec![s.message().to_string()])?;
     let mut errors = Vec::new();
     let routing_key = collect(opt_str(top, "routing_key", ""), &mut errors);
@@ -159,12 +160,12 @@ pub fn parse(integrations: &Integrations, v: &Value) -> Result<Parsed, Vec<Strin
         }
     };
     let payload = match (action, top.get("payload")) {
-        (Some(AlertAction::Trigger), None | Some(Value::Null)) => {
+        (Some(AlertAction::Trigger), None | Some(Json::Null)) => {
             errors.push("payload: is required to trigger".into());
             None
         }
-        (_, None | Some(Value::Null)) => None,
-        (_, Some(Value::Object(p))) => Some(p),
+        (_, None | Some(Json::Null)) => None,
+        (_, Some(Json::Object(p))) => Some(p),
         (_, Some(other)) => {
             errors.push(format!("payload: must be an object, got {}", kind_of(other)));
             None
@@ -206,7 +207,7 @@ struct PayloadFields {
     labels: BTreeMap<String, String>,
 }
 
-fn payload_fields(p: &Map<String, Value>, trigger: bool, errors: &mut Vec<String>) -> PayloadFields {
+fn payload_fields(p: &Obj<'_>, trigger: bool, errors: &mut Vec<String>) -> PayloadFields {
     let mut out = PayloadFields::default();
     let mut get = |name: &str| {
         collect(opt_str(p, name, "payload"), errors)
@@ -263,13 +264,13 @@ fn payload_fields(p: &Map<String, Value>, trigger: bool, errors: &mut Vec<String
     }
     // custom_details: scalar entries become labels (team, service, incident_severity route).
     match p.get("custom_details") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(m)) => {
+        None | Some(Json::Null) => {}
+        Some(Json::Object(m)) => {
             for (k, v) in m {
                 let text = match v {
-                    Value::String(s) => s.clone(),
-                    Value::Number(n) => n.to_string(),
-                    Value::Bool(b) => b.to_string(),
+                    Json::String(s) => s.to_string(),
+                    Json::Number(n) => n.to_string(),
+                    Json::Bool(b) => b.to_string(),
                     _ => continue,
                 };
                 if out.labels.len() >= limits::LABELS_MAX {
@@ -277,12 +278,12 @@ fn payload_fields(p: &Map<String, Value>, trigger: bool, errors: &mut Vec<String
                 }
                 if !k.is_empty() && k.len() <= limits::LABEL_NAME_MAX_BYTES {
                     out.labels
-                        .entry(k.clone())
+                        .entry(k.to_string())
                         .or_insert_with(|| ingest::clip(&text, limits::LABEL_VALUE_MAX_BYTES / 4));
                 }
             }
         }
-        Some(Value::String(s)) => {
+        Some(Json::String(s)) => {
             out.labels
                 .insert("details".into(), ingest::clip(s, limits::LABEL_VALUE_MAX_BYTES / 4));
         }
