@@ -17,6 +17,11 @@
 //!   over `--groups` groups: every alert attaches.
 //!
 //! HTTP clients keep one connection each (HTTP/1.1 keep-alive), `--clients` of them.
+//!
+//! Alertmanager's own rate swings by a third from run to run on a small VM,
+//! so the bench runs `--rounds` rounds, Alertmanager and incidentd taking
+//! turns (each from scratch), and reports each phase's median with the range,
+//! and ratios of medians with the range of the per-round ratios.
 
 use crate::{Stats, channels, drive, start_server};
 use anyhow::Context;
@@ -43,6 +48,8 @@ pub struct AlertArgs {
     pub groups: usize,
     /// Phases to run: `1` `2` `3` (r1 r2 r3), `e`, `f`, `w`, `s`.
     pub only: String,
+    /// Rounds; each phase's median is reported.
+    pub rounds: usize,
 }
 
 /// One keep-alive HTTP/1.1 connection.
@@ -181,13 +188,64 @@ fn pd_event(action: &str, key: &str) -> String {
     )
 }
 
-fn line(name: &str, s: &Stats, per_request: usize) -> String {
-    format!(
-        "{name:<64} {:>9.0} alerts/s   p50 {:>7.2} ms   p99 {:>7.2} ms (per request)",
-        s.rate() * per_request as f64,
-        s.pct(0.50).as_secs_f64() * 1e3,
-        s.pct(0.99).as_secs_f64() * 1e3
-    )
+/// One measured phase: its name, alerts per request, and one result per round
+/// (the rate in alerts/s, p50 and p99 per request, and fdatasyncs).
+struct Phase {
+    name: String,
+    per: usize,
+    rounds: Vec<(f64, Duration, Duration, Option<u64>)>,
+}
+
+impl Phase {
+    fn new(name: impl Into<String>, per: usize) -> Phase {
+        Phase {
+            name: name.into(),
+            per,
+            rounds: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, s: &Stats, syncs: Option<u64>) {
+        self.rounds
+            .push((s.rate() * self.per as f64, s.pct(0.50), s.pct(0.99), syncs));
+    }
+
+    /// The round with the median rate.
+    fn median(&self) -> Option<&(f64, Duration, Duration, Option<u64>)> {
+        let mut sorted: Vec<_> = self.rounds.iter().collect();
+        sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+        sorted.get(sorted.len() / 2).copied()
+    }
+
+    fn rate(&self) -> Option<f64> {
+        self.median().map(|m| m.0)
+    }
+
+    fn print(&self) {
+        let Some((rate, p50, p99, syncs)) = self.median() else {
+            return;
+        };
+        let lo = self.rounds.iter().map(|r| r.0).fold(f64::INFINITY, f64::min);
+        let hi = self.rounds.iter().map(|r| r.0).fold(0.0, f64::max);
+        let syncs = syncs.map(|n| format!("   {n} fdatasyncs")).unwrap_or_default();
+        println!(
+            "{:<64} {rate:>9.0} alerts/s ({lo:.0}..{hi:.0})   p50 {:>7.2} ms   p99 {:>7.2} ms (per request){syncs}",
+            self.name,
+            p50.as_secs_f64() * 1e3,
+            p99.as_secs_f64() * 1e3
+        );
+    }
+}
+
+/// `ours / theirs` of the medians, with the per-round ratios' range.
+fn ratio(label: &str, ours: &Phase, theirs: &Phase, note: &str) {
+    let (Some(a), Some(b)) = (ours.rate(), theirs.rate()) else {
+        return;
+    };
+    let per_round: Vec<f64> = ours.rounds.iter().zip(&theirs.rounds).map(|(x, y)| x.0 / y.0).collect();
+    let lo = per_round.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = per_round.iter().copied().fold(0.0, f64::max);
+    println!("{label} = {:.2}   (rounds {lo:.2}..{hi:.2}){note}", a / b);
 }
 
 pub async fn run(a: AlertArgs) -> anyhow::Result<()> {
@@ -198,173 +256,130 @@ pub async fn run(a: AlertArgs) -> anyhow::Result<()> {
         batch,
         groups,
         only,
+        rounds,
     } = a;
     anyhow::ensure!(
-        batch > 0 && groups > 0 && clients > 0 && streams > 0,
+        batch > 0 && groups > 0 && clients > 0 && streams > 0 && rounds > 0,
         "sizes must be positive"
     );
     let want = |c: char| only.contains(c);
     println!(
-        "incidentd alert ingest benchmark: {alerts} alerts per phase, {clients} HTTP connections, {streams} gRPC streams, batches of {batch}, {groups} groups"
+        "incidentd alert ingest benchmark: {alerts} alerts per phase, {clients} HTTP connections, {streams} gRPC streams, batches of {batch}, {groups} groups, {rounds} rounds (Alertmanager and incidentd take turns; medians)"
     );
-    let tmp = tempfile::tempdir()?;
     let requests = alerts.div_ceil(batch);
+    let mut r1 = Phase::new("(r1) Alertmanager POST /api/v2/alerts, 1 alert/request (memory)", 1);
+    let mut r2 = Phase::new(
+        format!("(r2) Alertmanager POST /api/v2/alerts, {batch} alerts/request"),
+        batch,
+    );
+    let mut r3 = Phase::new("(r3) Alertmanager, 1 alert/request, a new group each (memory)", 1);
+    let mut e = Phase::new("(e)  incidentd POST /v2/enqueue, new incident each, durable", 1);
+    let mut f = Phase::new(
+        format!("(f)  incidentd POST /v2/enqueue, flapping over {groups} keys, durable"),
+        1,
+    );
+    let mut w = Phase::new("(w)  incidentd Alertmanager webhook, 1 new alert each, durable", 1);
+    let mut s = Phase::new(
+        format!("(s)  incidentd IngestAlerts, {streams} streams x {batch}, durable"),
+        batch,
+    );
 
-    // Baseline: the real Alertmanager's own ingest, in memory.
-    let (mut r1, mut r2, mut r3) = (None, None, None);
-    if want('1') || want('2') || want('3') {
-        let am = Alertmanager::start(tmp.path()).await?;
-        if want('1') {
-            let s = drive_http(&am.addr, clients, alerts, None, move |i| {
-                ("/api/v2/alerts", Bytes::from(format!("[{}]", am_api_alert(i, groups))))
+    for _ in 0..rounds {
+        // Each round starts both from scratch, so no round inherits another's state.
+        let tmp = tempfile::tempdir()?;
+        if want('1') || want('2') || want('3') {
+            // Baseline: the real Alertmanager's own ingest, in memory.
+            let am = Alertmanager::start(tmp.path()).await?;
+            if want('1') {
+                let st = drive_http(&am.addr, clients, alerts, None, move |i| {
+                    ("/api/v2/alerts", Bytes::from(format!("[{}]", am_api_alert(i, groups))))
+                })
+                .await?;
+                r1.push(&st, None);
+            }
+            if want('2') {
+                let st = drive_http(&am.addr, clients, requests, None, move |i| {
+                    let body: Vec<String> = (i * batch..(i + 1) * batch)
+                        .map(|n| am_api_alert(alerts + n, groups))
+                        .collect();
+                    ("/api/v2/alerts", Bytes::from(format!("[{}]", body.join(","))))
+                })
+                .await?;
+                r2.push(&st, None);
+            }
+            if want('3') {
+                let st = drive_http(&am.addr, clients, alerts, None, move |i| {
+                    // `usize::MAX` groups: every alertname is new.
+                    let alert = am_api_alert(2 * alerts + i, usize::MAX);
+                    ("/api/v2/alerts", Bytes::from(format!("[{alert}]")))
+                })
+                .await?;
+                r3.push(&st, None);
+            }
+        }
+        if !(want('e') || want('f') || want('w') || want('s')) {
+            continue;
+        }
+        let server = start_server(&tmp.path().join("data")).await?;
+        let http = server.ready.http.to_string();
+        let syncs = || server.ready.store.stats().syncs;
+        if want('e') {
+            let before = syncs();
+            let st = drive_http(&http, clients, alerts, None, |i| {
+                ("/v2/enqueue", Bytes::from(pd_event("trigger", &format!("bench-{i}"))))
             })
             .await?;
-            r1 = Some(s);
+            e.push(&st, Some(syncs() - before));
         }
-        if want('2') {
-            let s = drive_http(&am.addr, clients, requests, None, move |i| {
-                let body: Vec<String> = (i * batch..(i + 1) * batch)
-                    .map(|n| am_api_alert(alerts + n, groups))
-                    .collect();
-                ("/api/v2/alerts", Bytes::from(format!("[{}]", body.join(","))))
+        if want('f') {
+            let before = syncs();
+            let st = drive_http(&http, clients, alerts, None, move |i| {
+                let action = if (i / groups).is_multiple_of(2) {
+                    "trigger"
+                } else {
+                    "resolve"
+                };
+                (
+                    "/v2/enqueue",
+                    Bytes::from(pd_event(action, &format!("flap-{}", i % groups))),
+                )
             })
             .await?;
-            r2 = Some(s);
+            f.push(&st, Some(syncs() - before));
         }
-        if want('3') {
-            let s = drive_http(&am.addr, clients, alerts, None, move |i| {
-                // `usize::MAX` groups: every alertname is new.
-                let alert = am_api_alert(2 * alerts + i, usize::MAX);
-                ("/api/v2/alerts", Bytes::from(format!("[{alert}]")))
+        if want('w') {
+            let before = syncs();
+            let auth = format!("Bearer {DEMO_AM_TOKEN}");
+            let st = drive_http(&http, clients, alerts, Some(&auth), move |i| {
+                ("/v1/integrations/alertmanager", Bytes::from(am_webhook(i, groups)))
             })
             .await?;
-            r3 = Some(s);
+            w.push(&st, Some(syncs() - before));
         }
+        if want('s') {
+            let before = syncs();
+            let st = ingest_streams(server.grpc, streams, requests, batch, groups).await?;
+            s.push(&st, Some(syncs() - before));
+        }
+        server.stop().await?;
     }
-
-    let server = start_server(&tmp.path().join("data")).await?;
-    let http = server.ready.http.to_string();
-    let syncs = || server.ready.store.stats().syncs;
-    // (stats, fdatasyncs) per incidentd phase.
-    let (mut e, mut f, mut w, mut s) = (None, None, None, None);
-    if want('e') {
-        let before = syncs();
-        let st = drive_http(&http, clients, alerts, None, |i| {
-            ("/v2/enqueue", Bytes::from(pd_event("trigger", &format!("bench-{i}"))))
-        })
-        .await?;
-        e = Some((st, syncs() - before));
-    }
-    if want('f') {
-        let before = syncs();
-        let st = drive_http(&http, clients, alerts, None, move |i| {
-            let action = if (i / groups).is_multiple_of(2) {
-                "trigger"
-            } else {
-                "resolve"
-            };
-            (
-                "/v2/enqueue",
-                Bytes::from(pd_event(action, &format!("flap-{}", i % groups))),
-            )
-        })
-        .await?;
-        f = Some((st, syncs() - before));
-    }
-    if want('w') {
-        let before = syncs();
-        let auth = format!("Bearer {DEMO_AM_TOKEN}");
-        let st = drive_http(&http, clients, alerts, Some(&auth), move |i| {
-            ("/v1/integrations/alertmanager", Bytes::from(am_webhook(i, groups)))
-        })
-        .await?;
-        w = Some((st, syncs() - before));
-    }
-    if want('s') {
-        let before = syncs();
-        let st = ingest_streams(server.grpc, streams, requests, batch, groups).await?;
-        s = Some((st, syncs() - before));
-    }
-    server.stop().await?;
 
     println!();
-    if let Some(r1) = &r1 {
-        println!(
-            "{}",
-            line("(r1) Alertmanager POST /api/v2/alerts, 1 alert/request (memory)", r1, 1)
-        );
-    }
-    if let Some(r3) = &r3 {
-        println!(
-            "{}",
-            line("(r3) Alertmanager, 1 alert/request, a new group each (memory)", r3, 1)
-        );
-    }
-    if let Some(r2) = &r2 {
-        println!(
-            "{}",
-            line(
-                &format!("(r2) Alertmanager POST /api/v2/alerts, {batch} alerts/request"),
-                r2,
-                batch
-            )
-        );
-    }
-    let phases = [
-        (
-            &e,
-            "(e)  incidentd POST /v2/enqueue, new incident each, durable".to_string(),
-            1,
-        ),
-        (
-            &f,
-            format!("(f)  incidentd POST /v2/enqueue, flapping over {groups} keys, durable"),
-            1,
-        ),
-        (
-            &w,
-            "(w)  incidentd Alertmanager webhook, 1 new alert each, durable".to_string(),
-            1,
-        ),
-        (
-            &s,
-            format!("(s)  incidentd IngestAlerts, {streams} streams x {batch}, durable"),
-            batch,
-        ),
-    ];
-    for (phase, name, per) in &phases {
-        if let Some((st, n)) = phase {
-            println!("{}   {n} fdatasyncs", line(name, st, *per));
-        }
+    for p in [&r1, &r2, &r3, &e, &f, &w, &s] {
+        p.print();
     }
     println!();
-    let rate = |p: &Option<(Stats, u64)>, per: usize| p.as_ref().map(|(st, _)| st.rate() * per as f64);
-    if let Some(r1r) = r1.as_ref().map(Stats::rate) {
-        if let Some(x) = rate(&e, 1) {
-            println!(
-                "(e)/(r1) = {:.2}   (target >= 1: one alert per request each side)",
-                x / r1r
-            );
-        }
-        if let Some(x) = rate(&f, 1) {
-            println!("(f)/(r1) = {:.2}", x / r1r);
-        }
-        if let Some(x) = rate(&w, 1) {
-            println!("(w)/(r1) = {:.2}", x / r1r);
-        }
-    }
-    if let (Some(x), Some(r3r)) = (rate(&e, 1), r3.as_ref().map(Stats::rate)) {
-        println!(
-            "(e)/(r3) = {:.2}   (a new incident per alert against a new group per alert)",
-            x / r3r
-        );
-    }
-    if let (Some(x), Some(r2r)) = (rate(&s, batch), r2.as_ref().map(|r| r.rate() * batch as f64)) {
-        println!("(s)/(r2) = {:.2}   (target >= 1: batched each side)", x / r2r);
-    }
-    if let (Some(x), Some(r1r)) = (rate(&s, batch), r1.as_ref().map(Stats::rate)) {
-        println!("(s)/(r1) = {:.2}", x / r1r);
-    }
+    ratio("(e)/(r1)", &e, &r1, "   target >= 1: one alert per request each side");
+    ratio("(f)/(r1)", &f, &r1, "");
+    ratio("(w)/(r1)", &w, &r1, "");
+    ratio(
+        "(e)/(r3)",
+        &e,
+        &r3,
+        "   a new incident per alert against a new group per alert",
+    );
+    ratio("(s)/(r2)", &s, &r2, "   target >= 1: batched each side");
+    ratio("(s)/(r1)", &s, &r1, "");
     Ok(())
 }
 

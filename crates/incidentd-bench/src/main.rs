@@ -88,6 +88,9 @@ enum What {
         /// to profile one path). Ratios print only when both sides ran.
         #[arg(long, default_value = "123efws")]
         only: String,
+        /// Rounds (Alertmanager and incidentd take turns); medians are reported.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
     },
     /// Notifier (issue 4): events/s through the hub to a local HTTP sink and event→adapter-call
     /// latency at a steady rate, beside a plain HTTP client hitting the same sink.
@@ -486,6 +489,7 @@ fn main() -> anyhow::Result<()> {
             batch,
             groups,
             only,
+            rounds,
         } => rt.block_on(alerts::run(alerts::AlertArgs {
             alerts,
             clients,
@@ -493,6 +497,7 @@ fn main() -> anyhow::Result<()> {
             batch,
             groups,
             only,
+            rounds,
         })),
         What::Notify {
             rate,
