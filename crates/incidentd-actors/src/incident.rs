@@ -327,15 +327,14 @@ impl IncidentState {
             };
             let mut events = decide(&self.incident, &cmd, &ctx)?;
             let answered = events.len();
-            if !self.incident.is_declared() && !events.is_empty() {
-                // A declaration: what it makes due at once (a SEV-1's
-                // stakeholder notice) goes into the same append, as the
-                // events that follow it, instead of a second append.
-                events.extend(due_at_once(&self.incident, &events, ctx.now, &*org));
-            }
-            (events, answered)
+            // A declaration: the new incident is built on a copy (it is
+            // small), once; what it makes due at once (a SEV-1's stakeholder
+            // notice) goes into the same append, as the events that follow.
+            let declared = (!self.incident.is_declared() && !events.is_empty())
+                .then(|| declare_with_due(&self.incident, &mut events, ctx.now, &*org, kind));
+            (events, answered, declared)
         };
-        let (events, answered) = events;
+        let (events, answered, declared) = events;
         if events.is_empty() {
             return Ok(reply_for(&self.incident, kind));
         }
@@ -351,9 +350,21 @@ impl IncidentState {
                 payload,
             });
         }
-        let answer = match idem_key {
+        let answer = match (idem_key, declared) {
+            // Built before the append: swapped in once it is durable.
+            (key, Some((next, answer))) => {
+                if let Some(key) = key {
+                    records.push(Record::Idempotency {
+                        key,
+                        response: codec::encode_reply(&answer),
+                    });
+                }
+                self.persist(records).await?;
+                self.incident = next;
+                answer
+            }
             // The stored answer must exist before the append, so work on a copy.
-            Some(key) => {
+            (Some(key), None) => {
                 let mut next = self.incident.clone();
                 let answer = apply_answering(&mut next, &events, answered, kind);
                 records.push(Record::Idempotency {
@@ -366,7 +377,7 @@ impl IncidentState {
             }
             // Without a request id: persist (the durability point: returns after fdatasync),
             // then apply in place (no copy of the state).
-            None => {
+            (None, None) => {
                 self.persist(records).await?;
                 apply_answering(&mut self.incident, &events, answered, kind)
             }
@@ -449,34 +460,38 @@ fn apply_answering(
     answer
 }
 
-/// The deadline events a declaration makes due at once, computed on the
-/// (small, new) incident its `events` declare, under its team's policy, at
-/// the same `now`.
-fn due_at_once(
+/// Builds the incident a declaration's `events` make (on a copy of the
+/// undeclared state) and the answer to the declaration; then appends to
+/// `events` the deadline events due at once, under the new incident's team
+/// policy at the same `now`, and applies them too.
+fn declare_with_due(
     undeclared: &Incident,
-    events: &[incidentd_domain::Event],
+    events: &mut Vec<incidentd_domain::Event>,
     now: Timestamp,
     org: &dyn crate::shared::OrgView,
-) -> Vec<incidentd_domain::Event> {
+    kind: ReplyKind,
+) -> (Incident, Reply) {
     let mut next = undeclared.clone();
-    for e in events {
-        apply(&mut next, e);
+    let answer = apply_answering(&mut next, events, events.len(), kind);
+    if next.is_declared() {
+        let policy = org.policy(&next.team);
+        let ctx = Ctx {
+            now,
+            policy: &policy,
+            directory: org,
+        };
+        let tick = Command {
+            access: Default::default(),
+            by: None,
+            action: Action::Tick,
+        };
+        let due = decide(&next, &tick, &ctx).unwrap_or_default();
+        for e in &due {
+            apply(&mut next, e);
+        }
+        events.extend(due);
     }
-    if !next.is_declared() {
-        return Vec::new();
-    }
-    let policy = org.policy(&next.team);
-    let ctx = Ctx {
-        now,
-        policy: &policy,
-        directory: org,
-    };
-    let tick = Command {
-        access: Default::default(),
-        by: None,
-        action: Action::Tick,
-    };
-    decide(&next, &tick, &ctx).unwrap_or_default()
+    (next, answer)
 }
 
 /// The team whose policy applies: the incident's, or the declaring team's.
