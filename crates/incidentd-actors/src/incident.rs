@@ -350,10 +350,21 @@ impl IncidentState {
                 payload,
             });
         }
-        let answer = match (idem_key, declared) {
-            // Built before the append: swapped in once it is durable.
-            (key, Some((next, answer))) => {
-                if let Some(key) = key {
+        // A declaration's incident was built before the append; with a
+        // request id the stored answer must exist before the append too, so
+        // work on a copy. Either copy is swapped in once the append is durable.
+        let prepared = match (declared, &idem_key) {
+            (Some(built), _) => Some(built),
+            (None, Some(_)) => {
+                let mut next = self.incident.clone();
+                let answer = apply_answering(&mut next, &events, answered, kind);
+                Some((next, answer))
+            }
+            (None, None) => None,
+        };
+        let answer = match prepared {
+            Some((next, answer)) => {
+                if let Some(key) = idem_key {
                     records.push(Record::Idempotency {
                         key,
                         response: codec::encode_reply(&answer),
@@ -363,21 +374,9 @@ impl IncidentState {
                 self.incident = next;
                 answer
             }
-            // The stored answer must exist before the append, so work on a copy.
-            (Some(key), None) => {
-                let mut next = self.incident.clone();
-                let answer = apply_answering(&mut next, &events, answered, kind);
-                records.push(Record::Idempotency {
-                    key,
-                    response: codec::encode_reply(&answer),
-                });
-                self.persist(records).await?;
-                self.incident = next;
-                answer
-            }
             // Without a request id: persist (the durability point: returns after fdatasync),
             // then apply in place (no copy of the state).
-            (None, None) => {
+            None => {
                 self.persist(records).await?;
                 apply_answering(&mut self.incident, &events, answered, kind)
             }
