@@ -270,12 +270,7 @@ impl IncidentState {
         if !self.incident.is_declared() {
             return Ok(());
         }
-        let tick = Command {
-            access: Default::default(),
-            by: None,
-            action: Action::Tick,
-        };
-        self.execute(tick, None, ReplyKind::Incident).await.map(|_| ())
+        self.execute(tick(), None, ReplyKind::Incident).await.map(|_| ())
     }
 
     /// Fires what is already due, if anything; a failure leaves it to the timer.
@@ -440,6 +435,15 @@ impl IncidentState {
     }
 }
 
+/// The command that fires due deadlines (issued by the service itself).
+fn tick() -> Command {
+    Command {
+        access: Default::default(),
+        by: None,
+        action: Action::Tick,
+    }
+}
+
 /// Applies `events` to `state`; the answer is the state after the first
 /// `answered` of them (the command's own, before what fell due with it).
 fn apply_answering(
@@ -479,12 +483,7 @@ fn declare_with_due(
             policy: &policy,
             directory: org,
         };
-        let tick = Command {
-            access: Default::default(),
-            by: None,
-            action: Action::Tick,
-        };
-        let due = decide(&next, &tick, &ctx).unwrap_or_default();
+        let due = decide(&next, &tick(), &ctx).unwrap_or_default();
         for e in &due {
             apply(&mut next, e);
         }
