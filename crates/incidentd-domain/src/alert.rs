@@ -129,8 +129,9 @@ impl AlertList {
         let &i = self.by_fingerprint.get(fingerprint)?;
         let a = self.list.get_mut(i)?;
         let was = a.status != AlertStatus::Resolved;
+        let key = std::mem::take(&mut a.fingerprint);
         change(a);
-        a.fingerprint = fingerprint.to_string();
+        a.fingerprint = key;
         let is = a.status != AlertStatus::Resolved;
         self.unresolved = self.unresolved + usize::from(is) - usize::from(was);
         Some(a)

@@ -40,7 +40,7 @@ pub(crate) fn recover(dir: &Path, started: Instant) -> Result<Recovered, StoreEr
     let mut offsets = EventOffsets::default();
     let mut reindexed = 0u64;
     // The last idempotency record sled claims to have (it ends at or below the watermark).
-    let mut claimed = None;
+    let mut claimed: Option<String> = None;
     let (end, records) = scan(&file, &log_path, file_len, |at, next, body| {
         // The record is missing from sled if it ends past the watermark.
         let reindex = next > watermark;
@@ -63,7 +63,10 @@ pub(crate) fn recover(dir: &Path, started: Instant) -> Result<Recovered, StoreEr
                     index.put_request(key, response, at)?;
                     reindexed += 1;
                 } else {
-                    claimed = Some(key.to_string());
+                    // One buffer, reused: no allocation per record.
+                    let k = claimed.get_or_insert_with(String::new);
+                    k.clear();
+                    k.push_str(key);
                 }
             }
         }
