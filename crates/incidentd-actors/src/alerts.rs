@@ -29,7 +29,7 @@
 use crate::codec::Reply;
 use crate::error::{Error, Result};
 use crate::handle::Handle;
-use crate::incident::{IncidentMsg, ReplyKind};
+use crate::incident::{Answer, IncidentMsg, ReplyKind};
 use crate::supervisor::{Filter, SupervisorMsg};
 use incidentd_domain::{Action, AlertIntake, Command, Incident, IncidentId, alert};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -342,26 +342,14 @@ impl RouterState {
                 previous,
             },
         );
-        let (tx, rx) = oneshot::channel();
         let cmd = Command {
             access: Default::default(),
             by: None,
             action: Action::Alert(intake),
         };
-        let sent = self.supervisor.cast(SupervisorMsg::Declare {
-            cmd,
-            request_id: None,
-            reply: RpcReplyPort::from(tx),
-            span,
-        });
         let router = myself.clone();
-        tokio::spawn(async move {
-            let result = match sent {
-                Ok(()) => rx
-                    .await
-                    .unwrap_or_else(|_| Err(Error::Internal("the supervisor dropped the declaration".into()))),
-                Err(_) => Err(Error::ShuttingDown),
-            };
+        // Runs where the declaration is answered (the new incident's actor, or the supervisor).
+        let answer = Answer::then(move |result| {
             let (answer, outcome) = match result {
                 Ok(Reply::Incident(s)) => (Ok(s.id), Ok(Routed::Created(s))),
                 Ok(other) => {
@@ -374,6 +362,15 @@ impl RouterState {
             let _ = router.cast(RouterMsg::Declared { key, result: answer });
             let _ = reply.send(outcome);
         });
+        let sent = self.supervisor.cast(SupervisorMsg::Declare {
+            cmd,
+            request_id: None,
+            reply: answer,
+            span,
+        });
+        if let Err(ractor::MessagingErr::SendErr(SupervisorMsg::Declare { reply, .. })) = sent {
+            reply.send(Err(Error::ShuttingDown));
+        }
     }
 
     fn declared(&mut self, myself: &ActorRef<RouterMsg>, key: String, result: Result<IncidentId>) {
@@ -416,33 +413,11 @@ impl RouterState {
         let id = *id;
         let (batch, merged) = take_batch(waiting);
         *busy = true;
-        let (tx, answer) = oneshot::channel();
+        let (router, key) = (myself.clone(), key.to_string());
         // A batch travels in the span of its first notification's caller.
         let span = batch.first().map_or_else(tracing::Span::none, |(_, _, s)| s.clone());
-        let msg = IncidentMsg::Execute {
-            cmd: Command {
-                access: Default::default(),
-                by: None,
-                action: Action::Alert(merged),
-            },
-            request_id: None,
-            kind: ReplyKind::Incident,
-            reply: RpcReplyPort::from(tx),
-            span,
-        };
-        if self.supervisor.cast(SupervisorMsg::Route { id, msg }).is_err() {
-            for (_, reply, _) in batch {
-                let _ = reply.send(Err(Error::ShuttingDown));
-            }
-            return;
-        }
-        let (router, key) = (myself.clone(), key.to_string());
-        tokio::spawn(async move {
-            let result = answer.await.unwrap_or_else(|_| {
-                Err(Error::Internal(
-                    "the incident's actor failed while handling the alert".into(),
-                ))
-            });
+        // Runs where the batch is answered (the incident's actor).
+        let answer = Answer::then(move |result| {
             let _ = router.cast(RouterMsg::BatchDone { key, id });
             for (_, reply, _) in batch {
                 let _ = reply.send(Ok(Routed::Answered {
@@ -451,6 +426,24 @@ impl RouterState {
                 }));
             }
         });
+        let msg = IncidentMsg::Execute {
+            cmd: Command {
+                access: Default::default(),
+                by: None,
+                action: Action::Alert(merged),
+            },
+            request_id: None,
+            kind: ReplyKind::Incident,
+            reply: answer,
+            span,
+        };
+        if let Err(ractor::MessagingErr::SendErr(SupervisorMsg::Route {
+            msg: IncidentMsg::Execute { reply, .. },
+            ..
+        })) = self.supervisor.cast(SupervisorMsg::Route { id, msg })
+        {
+            reply.send(Err(Error::ShuttingDown));
+        }
     }
 }
 

@@ -122,7 +122,7 @@ impl Handle {
             .ask(|reply| SupervisorMsg::Declare {
                 cmd,
                 request_id,
-                reply,
+                reply: reply.into(),
                 span: tracing::Span::current(),
             })
             .await??;
@@ -141,7 +141,7 @@ impl Handle {
             cmd,
             request_id,
             kind,
-            reply,
+            reply: reply.into(),
             span: tracing::Span::current(),
         })
         .await?

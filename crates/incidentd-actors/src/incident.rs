@@ -13,6 +13,12 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::sync::Arc;
 use tracing::Instrument;
 
+/// A snapshot waits until the events since the last one weigh this many
+/// times as much as it: snapshots then cost half the bytes of the events
+/// per event, and a rebuild replays a tail of at most about twice the
+/// state's size.
+const SNAPSHOT_WEIGHT: usize = 2;
+
 /// What shape of answer a mutating call wants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReplyKind {
@@ -21,13 +27,62 @@ pub enum ReplyKind {
     Update,
 }
 
+/// Where the answer to a command goes: a reply port that a caller awaits,
+/// or a callback run where the answer is made (the alert router's batches
+/// and declarations: no task is spawned just to wait for the answer and
+/// pass it on). A callback dropped unanswered (its message was dropped by
+/// an actor that failed or stopped) still runs, with an error, as a
+/// dropped reply port wakes its caller.
+pub enum Answer {
+    Port(RpcReplyPort<Result<Reply>>),
+    Then(Then),
+}
+
+/// A callback that runs exactly once: with the answer, or with an error when dropped unanswered.
+pub struct Then(Option<Box<dyn FnOnce(Result<Reply>) + Send>>);
+
+impl Answer {
+    pub fn then(f: impl FnOnce(Result<Reply>) + Send + 'static) -> Answer {
+        Answer::Then(Then(Some(Box::new(f))))
+    }
+
+    pub fn send(self, result: Result<Reply>) {
+        match self {
+            Answer::Port(port) => {
+                let _ = port.send(result);
+            }
+            Answer::Then(mut then) => {
+                if let Some(f) = then.0.take() {
+                    f(result);
+                }
+            }
+        }
+    }
+}
+
+impl From<RpcReplyPort<Result<Reply>>> for Answer {
+    fn from(port: RpcReplyPort<Result<Reply>>) -> Answer {
+        Answer::Port(port)
+    }
+}
+
+impl Drop for Then {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f(Err(Error::Internal(
+                "the incident's actor stopped before answering".into(),
+            )));
+        }
+    }
+}
+
 #[allow(clippy::large_enum_variant)] // commands are moved once; boxing would only add an allocation
 pub enum IncidentMsg {
     Execute {
         cmd: Command,
         request_id: Option<String>,
         kind: ReplyKind,
-        reply: RpcReplyPort<Result<Reply>>,
+        reply: Answer,
         /// The caller's span (the RPC's): the actor's work is its child.
         span: tracing::Span,
     },
@@ -66,9 +121,10 @@ pub struct IncidentState {
     supervisor: ActorRef<SupervisorMsg>,
     snapshot_version: u64,
     /// Size of the last snapshot saved, and of the events encoded since:
-    /// the next snapshot waits until the events since weigh as much as it
-    /// (and `snapshot_every` events passed), so a long incident's snapshots
-    /// cost a constant amount per event, not its whole state every few events.
+    /// the next snapshot waits until the events since weigh
+    /// `SNAPSHOT_WEIGHT` times as much as it (and `snapshot_every` events
+    /// passed), so a long incident's snapshots cost a constant amount per
+    /// event, not its whole state every few events.
     snapshot_bytes: usize,
     tail_bytes: usize,
     last_offset: u64,
@@ -207,7 +263,7 @@ impl IncidentState {
                 }
                 .instrument(span)
                 .await;
-                let _ = reply.send(result);
+                reply.send(result);
                 if !st.incident.is_declared() {
                     // The declaration was refused or not persisted: this actor owns nothing.
                     myself.stop(None);
@@ -335,10 +391,11 @@ impl IncidentState {
         }
         let first_version = self.incident.version + 1;
         let mut records = Vec::with_capacity(events.len() + 1);
-        let mut encoded = Vec::with_capacity(events.len());
+        // What watchers get: the stored JSON, shared (the record keeps the bytes).
+        let mut encoded: Vec<Arc<str>> = Vec::with_capacity(events.len());
         for (i, e) in events.iter().enumerate() {
             let payload = codec::encode_event(e);
-            encoded.push(payload.clone());
+            encoded.push(Arc::from(codec::event_json(&payload)));
             records.push(Record::Event {
                 incident: self.id.to_bytes(),
                 version: first_version + i as u64,
@@ -380,10 +437,10 @@ impl IncidentState {
             .counters
             .events_persisted
             .fetch_add(events.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        self.tail_bytes += encoded.iter().map(Vec::len).sum::<usize>();
+        self.tail_bytes += encoded.iter().map(|j| j.len() + 1).sum::<usize>();
         self.publish(first_version, events, encoded);
         if self.incident.version - self.snapshot_version >= self.shared.snapshot_every
-            && self.tail_bytes >= self.snapshot_bytes
+            && self.tail_bytes >= SNAPSHOT_WEIGHT * self.snapshot_bytes
         {
             self.save_snapshot();
         }
@@ -397,17 +454,17 @@ impl IncidentState {
         Ok(())
     }
 
-    fn publish(&self, first_version: u64, events: Vec<incidentd_domain::Event>, encoded: Vec<Vec<u8>>) {
+    fn publish(&self, first_version: u64, events: Vec<incidentd_domain::Event>, encoded: Vec<Arc<str>>) {
         let summary = Arc::new(codec::summary_of(&self.incident));
         let _ = self.supervisor.cast(SupervisorMsg::Changed {
             summary: summary.clone(),
         });
-        for (i, (event, bytes)) in events.into_iter().zip(encoded).enumerate() {
+        for (i, (event, json)) in events.into_iter().zip(encoded).enumerate() {
             let published = Published {
                 incident: self.id,
                 version: first_version + i as u64,
                 event,
-                json: Arc::from(codec::event_json(&bytes)),
+                json,
                 summary: summary.clone(),
                 span: tracing::Span::current(),
             };
@@ -518,5 +575,43 @@ pub fn reply_for(state: &Incident, kind: ReplyKind) -> Reply {
             Some(u) => Reply::Update(Box::new(u.clone())),
             None => Reply::Incident(Box::new(codec::summary_of(state))),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    fn recorder() -> (Arc<Mutex<Vec<Result<Reply>>>>, Answer) {
+        let seen: Arc<Mutex<Vec<Result<Reply>>>> = Arc::default();
+        let sink = seen.clone();
+        let answer = Answer::then(move |r| sink.lock().unwrap().push(r));
+        (seen, answer)
+    }
+
+    #[test]
+    fn a_callback_runs_once_with_the_answer() {
+        let (seen, answer) = recorder();
+        answer.send(Ok(Reply::Incident(Box::default())));
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 1);
+        assert!(matches!(seen[0], Ok(Reply::Incident(_))));
+    }
+
+    #[test]
+    fn a_callback_dropped_unanswered_runs_with_an_error() {
+        let (seen, answer) = recorder();
+        // As when the actor holding the message fails or stops.
+        drop(IncidentMsg::Execute {
+            cmd: tick(),
+            request_id: None,
+            kind: ReplyKind::Incident,
+            reply: answer,
+            span: tracing::Span::none(),
+        });
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 1);
+        assert!(matches!(&seen[0], Err(Error::Internal(m)) if m.contains("before answering")));
     }
 }

@@ -8,9 +8,9 @@
 //! are queued here and forwarded once exactly one actor owns the incident:
 //! two actors never hold the same incident.
 
-use crate::codec::{self, Reply};
-use crate::error::{Error, Result};
-use crate::incident::{IncidentActor, IncidentArgs, IncidentMsg, ReplyKind, Start};
+use crate::codec;
+use crate::error::Error;
+use crate::incident::{Answer, IncidentActor, IncidentArgs, IncidentMsg, ReplyKind, Start};
 use crate::shared::{Shared, Timer};
 use incidentd_domain::{Action, Command, Incident, IncidentId, Severity, Status, Timestamp, timers};
 use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
@@ -59,7 +59,7 @@ pub enum SupervisorMsg {
     Declare {
         cmd: Command,
         request_id: Option<String>,
-        reply: RpcReplyPort<Result<Reply>>,
+        reply: Answer,
         /// The caller's span, handed on to the incident's actor.
         span: tracing::Span,
     },
@@ -365,7 +365,7 @@ impl SupervisorState {
         myself: &ActorRef<SupervisorMsg>,
         mut cmd: Command,
         request_id: Option<String>,
-        reply: RpcReplyPort<Result<Reply>>,
+        reply: Answer,
         span: tracing::Span,
     ) {
         if let Some(rid) = &request_id {
@@ -375,17 +375,17 @@ impl SupervisorState {
                 None => match self.shared.store.get_idempotent(&format!("declare/{rid}")).await {
                     Ok(Some(bytes)) => match codec::decode_reply(&bytes) {
                         Ok(first) => {
-                            let _ = reply.send(Ok(first));
+                            reply.send(Ok(first));
                             return;
                         }
                         Err(e) => {
-                            let _ = reply.send(Err(e));
+                            reply.send(Err(e));
                             return;
                         }
                     },
                     Ok(None) => None,
                     Err(e) => {
-                        let _ = reply.send(Err(e.into()));
+                        reply.send(Err(e.into()));
                         return;
                     }
                 },
@@ -419,7 +419,7 @@ impl SupervisorState {
         }
         // Validate before spawning anything: a refused declaration leaves no trace.
         if let Err(e) = self.validate_declaration(&cmd) {
-            let _ = reply.send(Err(e.into()));
+            reply.send(Err(e.into()));
             return;
         }
         self.next_number += 1;
@@ -441,7 +441,7 @@ impl SupervisorState {
                 self.slots.insert(id, Slot::Live(actor));
             }
             Err(e) => {
-                let _ = reply.send(Err(Error::Internal(format!("could not start incident actor: {e}"))));
+                reply.send(Err(Error::Internal(format!("could not start incident actor: {e}"))));
             }
         }
     }
@@ -534,9 +534,7 @@ impl SupervisorState {
 
 fn fail(msg: IncidentMsg, err: Error) {
     match msg {
-        IncidentMsg::Execute { reply, .. } => {
-            let _ = reply.send(Err(err));
-        }
+        IncidentMsg::Execute { reply, .. } => reply.send(Err(err)),
         IncidentMsg::Get { reply } => {
             let _ = reply.send(Err(err));
         }

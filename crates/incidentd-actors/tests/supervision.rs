@@ -216,7 +216,7 @@ async fn listing_pages_newest_first() {
 }
 
 /// A long incident is snapshotted when the events since its last snapshot
-/// weigh as much as that snapshot, not every `snapshot_every` events: its
+/// weigh twice as much as that snapshot, not every `snapshot_every` events: its
 /// snapshots cost a constant amount per event however long it runs, and a
 /// restart still rebuilds exactly the live state.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,14 +16,25 @@
 //! * (s)  gRPC `IngestAlerts`, `--streams` client streams of `--batch` alerts
 //!   over `--groups` groups: every alert attaches.
 //!
+//! * (n)  as (e), with the demo org's notification destinations: every
+//!   incident also fans out to its team's chat, webhook and stakeholder mail
+//!   (informational; the demo's destinations are unreachable, so each
+//!   notification fails or is retried).
+//!
 //! HTTP clients keep one connection each (HTTP/1.1 keep-alive), `--clients` of them.
+//!
+//! What is compared: ingest. Alertmanager runs with a receiver that sends
+//! nowhere (and would notify only after `group_wait`), so incidentd runs the
+//! demo org without notification destinations in (e) (f) (w) (s); the
+//! notifier's own throughput is what `incidentd-bench notify` measures, and
+//! (n) shows what notifying costs on top of (e).
 //!
 //! Alertmanager's own rate swings by a third from run to run on a small VM,
 //! so the bench runs `--rounds` rounds, Alertmanager and incidentd taking
 //! turns (each from scratch), and reports each phase's median with the range,
 //! and ratios of medians with the range of the per-round ratios.
 
-use crate::{Stats, channels, drive, start_server};
+use crate::{Stats, channels, drive, start_server_with};
 use anyhow::Context;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -46,7 +57,7 @@ pub struct AlertArgs {
     pub streams: usize,
     pub batch: usize,
     pub groups: usize,
-    /// Phases to run: `1` `2` `3` (r1 r2 r3), `e`, `f`, `w`, `s`.
+    /// Phases to run: `1` `2` `3` (r1 r2 r3), `e`, `f`, `w`, `s`, `n`.
     pub only: String,
     /// Rounds; each phase's median is reported.
     pub rounds: usize,
@@ -278,6 +289,7 @@ pub async fn run(a: AlertArgs) -> anyhow::Result<()> {
         format!("(f)  incidentd POST /v2/enqueue, flapping over {groups} keys, durable"),
         1,
     );
+    let mut n = Phase::new("(n)  as (e), with the demo org's notification destinations", 1);
     let mut w = Phase::new("(w)  incidentd Alertmanager webhook, 1 new alert each, durable", 1);
     let mut s = Phase::new(
         format!("(s)  incidentd IngestAlerts, {streams} streams x {batch}, durable"),
@@ -317,55 +329,64 @@ pub async fn run(a: AlertArgs) -> anyhow::Result<()> {
                 r3.push(&st, None);
             }
         }
-        if !(want('e') || want('f') || want('w') || want('s')) {
-            continue;
+        if want('e') || want('f') || want('w') || want('s') {
+            let server = start_server_with(&tmp.path().join("data"), ingest_org()).await?;
+            let http = server.ready.http.to_string();
+            let syncs = || server.ready.store.stats().syncs;
+            if want('e') {
+                let before = syncs();
+                let st = drive_http(&http, clients, alerts, None, |i| {
+                    ("/v2/enqueue", Bytes::from(pd_event("trigger", &format!("bench-{i}"))))
+                })
+                .await?;
+                e.push(&st, Some(syncs() - before));
+            }
+            if want('f') {
+                let before = syncs();
+                let st = drive_http(&http, clients, alerts, None, move |i| {
+                    let action = if (i / groups).is_multiple_of(2) {
+                        "trigger"
+                    } else {
+                        "resolve"
+                    };
+                    (
+                        "/v2/enqueue",
+                        Bytes::from(pd_event(action, &format!("flap-{}", i % groups))),
+                    )
+                })
+                .await?;
+                f.push(&st, Some(syncs() - before));
+            }
+            if want('w') {
+                let before = syncs();
+                let auth = format!("Bearer {DEMO_AM_TOKEN}");
+                let st = drive_http(&http, clients, alerts, Some(&auth), move |i| {
+                    ("/v1/integrations/alertmanager", Bytes::from(am_webhook(i, groups)))
+                })
+                .await?;
+                w.push(&st, Some(syncs() - before));
+            }
+            if want('s') {
+                let before = syncs();
+                let st = ingest_streams(server.grpc, streams, requests, batch, groups).await?;
+                s.push(&st, Some(syncs() - before));
+            }
+            server.stop().await?;
         }
-        let server = start_server(&tmp.path().join("data")).await?;
-        let http = server.ready.http.to_string();
-        let syncs = || server.ready.store.stats().syncs;
-        if want('e') {
-            let before = syncs();
-            let st = drive_http(&http, clients, alerts, None, |i| {
+        if want('n') {
+            let server = start_server_with(&tmp.path().join("notifying"), incidentd_config::OrgConfig::demo()).await?;
+            let before = server.ready.store.stats().syncs;
+            let st = drive_http(&server.ready.http.to_string(), clients, alerts, None, |i| {
                 ("/v2/enqueue", Bytes::from(pd_event("trigger", &format!("bench-{i}"))))
             })
             .await?;
-            e.push(&st, Some(syncs() - before));
+            n.push(&st, Some(server.ready.store.stats().syncs - before));
+            server.stop().await?;
         }
-        if want('f') {
-            let before = syncs();
-            let st = drive_http(&http, clients, alerts, None, move |i| {
-                let action = if (i / groups).is_multiple_of(2) {
-                    "trigger"
-                } else {
-                    "resolve"
-                };
-                (
-                    "/v2/enqueue",
-                    Bytes::from(pd_event(action, &format!("flap-{}", i % groups))),
-                )
-            })
-            .await?;
-            f.push(&st, Some(syncs() - before));
-        }
-        if want('w') {
-            let before = syncs();
-            let auth = format!("Bearer {DEMO_AM_TOKEN}");
-            let st = drive_http(&http, clients, alerts, Some(&auth), move |i| {
-                ("/v1/integrations/alertmanager", Bytes::from(am_webhook(i, groups)))
-            })
-            .await?;
-            w.push(&st, Some(syncs() - before));
-        }
-        if want('s') {
-            let before = syncs();
-            let st = ingest_streams(server.grpc, streams, requests, batch, groups).await?;
-            s.push(&st, Some(syncs() - before));
-        }
-        server.stop().await?;
     }
 
     println!();
-    for p in [&r1, &r2, &r3, &e, &f, &w, &s] {
+    for p in [&r1, &r2, &r3, &e, &f, &w, &s, &n] {
         p.print();
     }
     println!();
@@ -380,7 +401,22 @@ pub async fn run(a: AlertArgs) -> anyhow::Result<()> {
     );
     ratio("(s)/(r2)", &s, &r2, "   target >= 1: batched each side");
     ratio("(s)/(r1)", &s, &r1, "");
+    ratio("(n)/(e)", &n, &e, "   what notifying costs (informational)");
     Ok(())
+}
+
+/// The demo org without notification destinations: ingest only, as
+/// Alertmanager's receiver that sends nowhere.
+fn ingest_org() -> incidentd_config::OrgConfig {
+    let mut org = incidentd_config::OrgConfig::demo();
+    org.destinations.clear();
+    org.smtp = None;
+    for team in &mut org.teams {
+        team.chat.clear();
+        team.email.clear();
+        team.drill_routes.clear();
+    }
+    org
 }
 
 /// gRPC IngestAlerts: `streams` streams, each sending calls of `batch` alerts,

@@ -84,9 +84,9 @@ enum What {
         /// Alert groups (dedup keys) the attaching phases spread over.
         #[arg(long, default_value_t = 50)]
         groups: usize,
-        /// Run only these phases (1 2 3 for r1 r2 r3, e f w s; e.g. `--only ew`
+        /// Run only these phases (1 2 3 for r1 r2 r3, e f w s n; e.g. `--only ew`
         /// to profile one path). Ratios print only when both sides ran.
-        #[arg(long, default_value = "123efws")]
+        #[arg(long, default_value = "123efwsn")]
         only: String,
         /// Rounds (Alertmanager and incidentd take turns); medians are reported.
         #[arg(long, default_value_t = 3)]

@@ -52,16 +52,7 @@ pub async fn receive(State(st): State<HttpState>, headers: HeaderMap, body: Body
     }
     .await;
     match result {
-        Ok(done) => {
-            let body = json!({
-                "status": "success",
-                "outcome": ingest::outcome_name(done.outcome),
-                "incident_id": done.incident.map(|i| i.to_string()),
-                "incident_number": done.number,
-                "message": done.message,
-            });
-            ingest::json_response(StatusCode::OK, &body)
-        }
+        Ok(done) => ingest::json_response(StatusCode::OK, &ingest::Accepted::of(&done, &done.message, None)),
         Err(s) => {
             if s.code() == tonic::Code::InvalidArgument {
                 ingest.count_rejected();

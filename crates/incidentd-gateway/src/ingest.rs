@@ -15,7 +15,6 @@
 use crate::json::{Json, Obj};
 use incidentd_actors::{Alerts, Error, Ingested, Outcome};
 use incidentd_domain::{self as d, AlertIntake, AlertRules, RouteDefaults};
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
@@ -229,14 +228,37 @@ pub fn outcome_name(o: Outcome) -> &'static str {
 }
 
 /// A JSON answer.
-pub fn json_response(code: axum::http::StatusCode, body: &Value) -> axum::response::Response {
+pub fn json_response(code: axum::http::StatusCode, body: &impl serde::Serialize) -> axum::response::Response {
     use axum::response::IntoResponse;
-    (
-        code,
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response()
+    // Serializing plain data into a Vec cannot fail; an empty object would be the fallback.
+    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    (code, [(axum::http::header::CONTENT_TYPE, "application/json")], bytes).into_response()
+}
+
+/// The answer to an accepted notification or event (both HTTP edges).
+#[derive(serde::Serialize)]
+pub struct Accepted<'a> {
+    pub status: &'static str,
+    pub message: &'a str,
+    /// PagerDuty's field: the event's dedup key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dedup_key: Option<&'a str>,
+    pub incident_id: Option<String>,
+    pub incident_number: Option<u64>,
+    pub outcome: &'static str,
+}
+
+impl<'a> Accepted<'a> {
+    pub fn of(done: &'a Ingested, message: &'a str, dedup_key: Option<&'a str>) -> Accepted<'a> {
+        Accepted {
+            status: "success",
+            message,
+            dedup_key,
+            incident_id: done.incident.map(|i| i.to_string()),
+            incident_number: done.number,
+            outcome: outcome_name(done.outcome),
+        }
+    }
 }
 
 // ---- JSON fields that name themselves ------------------------------------
@@ -273,13 +295,12 @@ pub fn req_str<'b>(m: &'b Obj<'_>, name: &str, path: &str) -> Result<&'b str, St
     }
 }
 
-/// An optional object of string values (labels, annotations).
+/// An optional object of string values (labels, annotations). The field's
+/// path is only spelled out for an error.
 pub fn opt_labels(m: &Obj<'_>, name: &str, path: &str) -> Result<BTreeMap<String, String>, Status> {
-    let field = join(path, name);
     match m.get(name) {
         None | Some(Json::Null) => Ok(BTreeMap::new()),
-        Some(v) => {
-            let obj = object(v, &field)?;
+        Some(Json::Object(obj)) => {
             let mut out = BTreeMap::new();
             for (k, v) in obj {
                 match v {
@@ -288,7 +309,7 @@ pub fn opt_labels(m: &Obj<'_>, name: &str, path: &str) -> Result<BTreeMap<String
                     }
                     other => {
                         return Err(crate::error::invalid(
-                            &format!("{field}.{k}"),
+                            &format!("{}.{k}", join(path, name)),
                             format!("must be a string, got {}", kind_of(other)),
                         ));
                     }
@@ -296,6 +317,10 @@ pub fn opt_labels(m: &Obj<'_>, name: &str, path: &str) -> Result<BTreeMap<String
             }
             Ok(out)
         }
+        Some(other) => Err(crate::error::invalid(
+            &join(path, name),
+            format!("must be an object, got {}", kind_of(other)),
+        )),
     }
 }
 

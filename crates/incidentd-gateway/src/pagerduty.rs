@@ -58,16 +58,9 @@ pub async fn enqueue(State(st): State<HttpState>, body: Body) -> Response {
                 Outcome::Ignored => format!("Event processed; {}", done.message),
                 _ => "Event processed".to_string(),
             };
-            respond(
+            ingest::json_response(
                 StatusCode::ACCEPTED,
-                json!({
-                    "status": "success",
-                    "message": message,
-                    "dedup_key": dedup_key,
-                    "incident_id": done.incident.map(|i| i.to_string()),
-                    "incident_number": done.number,
-                    "outcome": ingest::outcome_name(done.outcome),
-                }),
+                &ingest::Accepted::of(&done, &message, Some(&dedup_key)),
             )
         }
         Err(incidentd_actors::Error::Domain(e)) if e.kind == d::ErrorKind::InvalidArgument => {
