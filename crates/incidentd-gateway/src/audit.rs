@@ -109,7 +109,7 @@ impl Audit {
                     .cloned()
                     .collect()
             },
-            SYNC_EVERY,
+            incidentd_store::outbox::Linger::Gather(SYNC_EVERY),
         )?;
         Ok(Audit {
             log: Some((log, dir.to_path_buf())),

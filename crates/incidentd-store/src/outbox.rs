@@ -23,10 +23,11 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
-const FILE: &str = "outbox.log";
+/// The notifier's outbox file in the store's directory.
+pub const FILE: &str = "outbox.log";
 /// Largest outbox record.
 pub const MAX_OUTBOX_RECORD: usize = 16 << 20;
 
@@ -39,6 +40,20 @@ pub struct OutboxRecovery {
     pub existed: bool,
     /// Bytes of a torn or damaged tail that were cut off.
     pub truncated_tail_bytes: u64,
+}
+
+/// How the writer spaces its `fdatasync`s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Linger {
+    /// Gathers appends for this long after the first one, then writes and
+    /// syncs them together (zero: at once). The thread wakes once per
+    /// window however many appends come, but a crash in the window, even a
+    /// killed process, loses what was gathered (the audit log).
+    Gather(Duration),
+    /// Writes every append at once, so a killed process loses nothing,
+    /// and syncs at most this long after the first unsynced write (only
+    /// power loss can lose that window; the notifier's outbox).
+    SyncWithin(Duration),
 }
 
 enum Msg {
@@ -78,18 +93,17 @@ impl OutboxLog {
         file: &str,
         compact: impl FnOnce(&[Vec<u8>]) -> Vec<Vec<u8>>,
     ) -> Result<(OutboxLog, OutboxRecovery), StoreError> {
-        Self::open_lingering(dir, file, compact, Duration::ZERO)
+        Self::open_lingering(dir, file, compact, Linger::Gather(Duration::ZERO))
     }
 
-    /// Like `open_named`, but the writer gathers appends for up to `linger`
-    /// after the first one before it writes and syncs: at most one
-    /// `fdatasync` per `linger` (for logs nobody waits on, e.g. the audit
-    /// log, so they do not compete with the event log's syncs).
+    /// Like `open_named`, with at most one `fdatasync` per `linger` window
+    /// (for logs nobody waits on, so they do not compete with the event
+    /// log's syncs); see [`Linger`].
     pub fn open_lingering(
         dir: &Path,
         file: &str,
         compact: impl FnOnce(&[Vec<u8>]) -> Vec<Vec<u8>>,
-        linger: Duration,
+        linger: Linger,
     ) -> Result<(OutboxLog, OutboxRecovery), StoreError> {
         let path = dir.join(file);
         let existed = path.exists();
@@ -203,50 +217,116 @@ fn rewrite(dir: &Path, path: &Path, records: &[Vec<u8>]) -> Result<(), StoreErro
         .map_err(|e| StoreError::io("sync directory", dir, e))
 }
 
-fn run(mut file: File, path: PathBuf, rx: mpsc::Receiver<Msg>, linger: Duration) {
-    let mut buf = Vec::with_capacity(64 << 10);
-    let mut failed: Option<StoreError> = None;
-    while let Ok(first) = rx.recv() {
-        let mut waiters = Vec::new();
-        let mut stop = false;
-        buf.clear();
-        let mut take = |msg: Msg, buf: &mut Vec<u8>| match msg {
+/// The writer thread's state: bytes to write, waiters to answer at the next sync.
+struct Writer {
+    file: File,
+    path: PathBuf,
+    buf: Vec<u8>,
+    waiters: Vec<oneshot::Sender<Result<(), StoreError>>>,
+    /// Written since the last sync.
+    dirty: bool,
+    failed: Option<StoreError>,
+}
+
+impl Writer {
+    /// Takes one message; `true` for `Stop`.
+    fn take(&mut self, msg: Msg) -> bool {
+        match msg {
             Msg::Append(records, reply) => {
                 for r in &records {
-                    encode(r, buf);
+                    encode(r, &mut self.buf);
                 }
-                waiters.push(reply);
+                self.waiters.push(reply);
                 false
             }
             Msg::Stop => true,
-        };
-        stop |= take(first, &mut buf);
-        if !stop && !linger.is_zero() {
-            // Sleep rather than wait on the channel: appends during the
-            // window then cost no wake-up of this thread each.
-            std::thread::sleep(linger);
         }
+    }
+
+    fn write(&mut self) {
+        if self.buf.is_empty() || self.failed.is_some() {
+            self.buf.clear();
+            return;
+        }
+        match self.file.write_all(&self.buf) {
+            Ok(()) => self.dirty = true,
+            // A partial write leaves a torn tail that the next open cuts off.
+            Err(e) => self.fail(StoreError::io("append", &self.path, e)),
+        }
+        self.buf.clear();
+    }
+
+    fn sync_and_answer(&mut self) {
+        if self.dirty && self.failed.is_none() {
+            if let Err(e) = self.file.sync_data() {
+                self.fail(StoreError::io("fdatasync", &self.path, e));
+            }
+            self.dirty = false;
+        }
+        let result = match &self.failed {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        };
+        for w in self.waiters.drain(..) {
+            let _ = w.send(result.clone());
+        }
+    }
+
+    fn fail(&mut self, e: StoreError) {
+        tracing::error!(path = %self.path.display(), error = %e, "outbox append failed; refusing further appends");
+        self.failed = Some(e);
+    }
+}
+
+fn run(file: File, path: PathBuf, rx: mpsc::Receiver<Msg>, linger: Linger) {
+    let mut w = Writer {
+        file,
+        path,
+        buf: Vec::with_capacity(64 << 10),
+        waiters: Vec::new(),
+        dirty: false,
+        failed: None,
+    };
+    // `SyncWithin`: when the written, unsynced appends are due to be synced.
+    let mut sync_at: Option<Instant> = None;
+    loop {
+        let next = match sync_at {
+            None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+            Some(at) => rx.recv_timeout(at.saturating_duration_since(Instant::now())),
+        };
+        let mut stop = match next {
+            Ok(msg) => {
+                let stop = w.take(msg);
+                if let Linger::Gather(window) = linger
+                    && !stop
+                    && !window.is_zero()
+                {
+                    // Sleep rather than wait on the channel: appends during the
+                    // window then cost no wake-up of this thread each.
+                    std::thread::sleep(window);
+                }
+                stop
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => false,
+            Err(mpsc::RecvTimeoutError::Disconnected) => true,
+        };
         while !stop {
             match rx.try_recv() {
-                Ok(msg) => stop |= take(msg, &mut buf),
+                Ok(msg) => stop |= w.take(msg),
                 Err(_) => break,
             }
         }
-        let result = match &failed {
-            Some(e) => Err(e.clone()),
-            None if buf.is_empty() => Ok(()),
-            None => file
-                .write_all(&buf)
-                .and_then(|()| file.sync_data())
-                .map_err(|e| StoreError::io("append + fdatasync", &path, e)),
+        w.write();
+        let due = match linger {
+            Linger::Gather(_) => true,
+            Linger::SyncWithin(window) => {
+                let at = *sync_at.get_or_insert_with(|| Instant::now() + window);
+                stop || Instant::now() >= at
+            }
         };
-        if let Err(e) = &result {
-            // A partial write leaves a torn tail that the next open cuts off.
-            tracing::error!(path = %path.display(), error = %e, "outbox append failed; refusing further appends");
-            failed = Some(e.clone());
-        }
-        for w in waiters {
-            let _ = w.send(result.clone());
+        if due {
+            w.sync_and_answer();
+            sync_at = None;
         }
         if stop {
             return;
@@ -302,5 +382,26 @@ mod tests {
         log.close();
         let (_, rec) = open(dir.path());
         assert_eq!(rec.records, vec![b"ab".to_vec(), b"c".to_vec()]);
+    }
+
+    #[tokio::test]
+    async fn sync_within_answers_after_its_sync_and_stop_syncs_what_waits() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let short = Linger::SyncWithin(Duration::from_millis(5));
+        let (log, _) = OutboxLog::open_lingering(dir.path(), FILE, |r| r.to_vec(), short).expect("open");
+        let first = log.append(vec![b"one".to_vec()]);
+        let second = log.append(vec![b"two".to_vec()]);
+        first.await.expect("writer").expect("append");
+        second.await.expect("writer").expect("append");
+        log.close();
+        // A window far longer than the test: stopping syncs and answers at once.
+        let long = Linger::SyncWithin(Duration::from_secs(3600));
+        let (log, rec) = OutboxLog::open_lingering(dir.path(), FILE, |r| r.to_vec(), long).expect("reopen");
+        assert_eq!(rec.records, vec![b"one".to_vec(), b"two".to_vec()]);
+        let third = log.append(vec![b"three".to_vec()]);
+        log.close();
+        third.await.expect("writer").expect("append");
+        let (_, rec) = open(dir.path());
+        assert_eq!(rec.records, vec![b"one".to_vec(), b"two".to_vec(), b"three".to_vec()]);
     }
 }
