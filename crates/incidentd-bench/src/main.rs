@@ -89,7 +89,7 @@ enum What {
         #[arg(long, default_value = "123efwsn")]
         only: String,
         /// Rounds (Alertmanager and incidentd take turns); medians are reported.
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 5)]
         rounds: usize,
     },
     /// Notifier (issue 4): events/s through the hub to a local HTTP sink and event→adapter-call
