@@ -390,16 +390,26 @@ pub async fn run(a: AlertArgs) -> anyhow::Result<()> {
         p.print();
     }
     println!();
-    ratio("(e)/(r1)", &e, &r1, "   target >= 1: one alert per request each side");
-    ratio("(f)/(r1)", &f, &r1, "");
-    ratio("(w)/(r1)", &w, &r1, "");
+    ratio(
+        "(f)/(r1)",
+        &f,
+        &r1,
+        "   target >= 1: alerts into existing groups, one per request each side",
+    );
+    ratio("(w)/(r1)", &w, &r1, "   target >= 1: the same, through the webhook");
     ratio(
         "(e)/(r3)",
         &e,
         &r3,
-        "   a new incident per alert against a new group per alert",
+        "   target >= 1: a new incident per alert against a new group per alert",
     );
     ratio("(s)/(r2)", &s, &r2, "   target >= 1: batched each side");
+    ratio(
+        "(e)/(r1)",
+        &e,
+        &r1,
+        "   (informational: a new incident per alert against alerts into existing groups)",
+    );
     ratio("(s)/(r1)", &s, &r1, "");
     ratio("(n)/(e)", &n, &e, "   what notifying costs (informational)");
     Ok(())
