@@ -200,7 +200,7 @@ impl Actor for IncidentActor {
         st: &mut IncidentState,
     ) -> std::result::Result<(), ActorProcessingErr> {
         // Deadlines that passed while nobody watched fire now, once.
-        st.after_message(&myself);
+        st.after_message(&myself, None);
         Ok(())
     }
 
@@ -249,17 +249,18 @@ impl IncidentState {
                     command = cmd.action.name(),
                     version = tracing::field::Empty,
                 );
-                let result = async {
+                let (result, next) = async {
                     let result = st.execute(cmd, request_id, kind).await;
+                    let mut next = None;
                     if result.is_ok() {
                         // What the command made due at once (a SEV-1's stakeholder
                         // notice, an escalation on confirmed data loss) is durable
                         // before the caller hears back: a watcher never sees the
                         // caller's next command overtake it.
-                        st.fire_due_now().await;
+                        next = st.fire_due_now().await;
                     }
                     tracing::Span::current().record("version", st.incident.version);
-                    result
+                    (result, next)
                 }
                 .instrument(span)
                 .await;
@@ -269,6 +270,8 @@ impl IncidentState {
                     myself.stop(None);
                     return Ok(());
                 }
+                st.after_message(&myself, next);
+                return Ok(());
             }
             IncidentMsg::Tick => {
                 st.timer = None;
@@ -283,27 +286,33 @@ impl IncidentState {
                     return Ok(());
                 }
             }
+            // Reads change nothing: the armed deadline stands.
             IncidentMsg::Get { reply } => {
                 let _ = reply.send(st.declared().map(|s| Arc::new(s.clone())));
+                return Ok(());
             }
             IncidentMsg::Version { reply } => {
                 let _ = reply.send(st.declared().map(|s| s.version));
+                return Ok(());
             }
             IncidentMsg::Panic => panic!("incident actor {} asked to panic (test hook)", st.id),
         }
-        st.after_message(&myself);
+        st.after_message(&myself, None);
         Ok(())
     }
 
-    /// After every message: re-derive the nearest deadline and arm it, or,
-    /// for a resolved incident, hand it to the supervisor to retire (with
-    /// the deadline at which to wake it, e.g. the review reminder).
-    fn after_message(&mut self, myself: &ActorRef<IncidentMsg>) {
+    /// After every change: re-derive the nearest deadline (unless `known`,
+    /// derived from the current state already) and arm it, or, for a
+    /// resolved incident, hand it to the supervisor to retire (with the
+    /// deadline at which to wake it, e.g. the review reminder).
+    fn after_message(&mut self, myself: &ActorRef<IncidentMsg>, known: Option<Option<Timestamp>>) {
         if !self.incident.is_declared() || self.retiring {
             return;
         }
-        let policy = self.shared.org().policy(&self.incident.team);
-        let next = timers::next_deadline(&self.incident, &policy);
+        let next = known.unwrap_or_else(|| {
+            let policy = self.shared.org().policy(&self.incident.team);
+            timers::next_deadline(&self.incident, &policy)
+        });
         if self.incident.is_resolved() {
             self.retiring = true;
             self.disarm();
@@ -329,17 +338,22 @@ impl IncidentState {
         self.execute(tick(), None, ReplyKind::Incident).await.map(|_| ())
     }
 
-    /// Fires what is already due, if anything; a failure leaves it to the timer.
-    async fn fire_due_now(&mut self) {
+    /// Fires what is already due, if anything; a failure leaves it to the
+    /// timer. Answers the nearest deadline when nothing was due (the state
+    /// it was derived from is still the current one).
+    async fn fire_due_now(&mut self) -> Option<Option<Timestamp>> {
         if !self.incident.is_declared() {
-            return;
+            return None;
         }
         let policy = self.shared.org().policy(&self.incident.team);
-        if timers::next_deadline(&self.incident, &policy).is_some_and(|d| d <= self.shared.clock.now())
-            && let Err(e) = self.tick().await
-        {
+        let next = timers::next_deadline(&self.incident, &policy);
+        if next.is_none_or(|d| d > self.shared.clock.now()) {
+            return Some(next);
+        }
+        if let Err(e) = self.tick().await {
             tracing::warn!(incident_id = %self.id, error = %e, "firing a due deadline failed; the timer retries");
         }
+        None
     }
 
     /// Arms the one timer for `due` (wall time), replacing another.

@@ -9,7 +9,9 @@
 //! (Alertmanager retries a 5xx).
 
 use crate::http::HttpState;
-use crate::ingest::{self, IntegrationRoute, SourceKind, clip, object, opt_labels, opt_str, parse_time, req_str};
+use crate::ingest::{
+    self, IntegrationRoute, SourceKind, clip, object, opt_labels, opt_str, opt_str_object, parse_time, req_str, str_at,
+};
 use crate::json::Json;
 use axum::body::Body;
 use axum::extract::State;
@@ -105,7 +107,7 @@ pub fn parse(v: &Json<'_>) -> Result<AlertIntake, Status> {
     let group_key = req_str(top, "groupKey", "")?;
     let common_labels = opt_labels(top, "commonLabels", "")?;
     let group_labels = opt_labels(top, "groupLabels", "")?;
-    let common_annotations = opt_labels(top, "commonAnnotations", "")?;
+    let common_annotations = opt_str_object(top, "commonAnnotations", "")?;
     let external_url = opt_str(top, "externalURL", "")?.unwrap_or("");
     let alerts = match top.get("alerts") {
         Some(Json::Array(a)) if !a.is_empty() => a,
@@ -133,13 +135,12 @@ pub fn parse(v: &Json<'_>) -> Result<AlertIntake, Status> {
         .get("alertname")
         .or(group_labels.get("alertname"))
         .or_else(|| signals.first().and_then(|s| s.labels.get("alertname")));
-    let title = common_annotations
-        .get("summary")
-        .or(alertname)
-        .cloned()
-        .unwrap_or_else(|| "Alertmanager alert group".to_string());
+    let title = str_at(common_annotations, "summary")
+        .or(alertname.map(String::as_str))
+        .unwrap_or("Alertmanager alert group")
+        .to_string();
     let mut summary = String::new();
-    if let Some(desc) = common_annotations.get("description") {
+    if let Some(desc) = str_at(common_annotations, "description") {
         summary.push_str(desc);
         summary.push('\n');
     }
@@ -178,7 +179,7 @@ fn parse_alert(v: &Json<'_>, path: &str) -> Result<AlertSignal, Status> {
             "at least one label is required",
         ));
     }
-    let annotations = opt_labels(a, "annotations", path)?;
+    let annotations = opt_str_object(a, "annotations", path)?;
     let time = |name: &str| -> Result<Option<d::Timestamp>, Status> {
         match opt_str(a, name, path)? {
             None | Some("") => Ok(None),
@@ -194,10 +195,9 @@ fn parse_alert(v: &Json<'_>, path: &str) -> Result<AlertSignal, Status> {
         Some(f) if !f.is_empty() => f.to_string(),
         _ => label_fingerprint(&labels),
     };
-    let summary = annotations
-        .get("summary")
-        .or(annotations.get("description"))
-        .or(labels.get("alertname"))
+    let summary = str_at(annotations, "summary")
+        .or(str_at(annotations, "description"))
+        .or(labels.get("alertname").map(String::as_str))
         .map(|s| clip(s, d::alert::limits::SUMMARY_MAX_CHARS))
         .unwrap_or_default();
     Ok(AlertSignal {

@@ -150,12 +150,13 @@ impl AlertIngest {
     /// Completes what an edge parsed with the integration's source, defaults and rules.
     pub fn intake(&self, route: &IntegrationRoute, parsed: AlertIntake) -> AlertIntake {
         crate::auth::note_actor(&format!("integration:{}", route.id));
+        let integrations = self.integrations();
         AlertIntake {
             source: route.id.clone(),
             defaults: RouteDefaults {
                 integration_team: route.team.clone(),
-                default_team: self.integrations().default_team.clone(),
-                unclear_severity: self.integrations().unclear_severity,
+                default_team: integrations.default_team.clone(),
+                unclear_severity: integrations.unclear_severity,
             },
             rules: route.rules.clone(),
             ..parsed
@@ -295,33 +296,47 @@ pub fn req_str<'b>(m: &'b Obj<'_>, name: &str, path: &str) -> Result<&'b str, St
     }
 }
 
-/// An optional object of string values (labels, annotations). The field's
-/// path is only spelled out for an error.
-pub fn opt_labels(m: &Obj<'_>, name: &str, path: &str) -> Result<BTreeMap<String, String>, Status> {
+/// An optional object of string values (labels, annotations), checked
+/// without copying anything. The field's path is only spelled out for an error.
+pub fn opt_str_object<'b, 'a>(m: &'b Obj<'a>, name: &str, path: &str) -> Result<Option<&'b Obj<'a>>, Status> {
     match m.get(name) {
-        None | Some(Json::Null) => Ok(BTreeMap::new()),
+        None | Some(Json::Null) => Ok(None),
         Some(Json::Object(obj)) => {
-            let mut out = BTreeMap::new();
-            for (k, v) in obj {
-                match v {
-                    Json::String(s) => {
-                        out.insert(k.to_string(), s.to_string());
-                    }
-                    other => {
-                        return Err(crate::error::invalid(
-                            &format!("{}.{k}", join(path, name)),
-                            format!("must be a string, got {}", kind_of(other)),
-                        ));
-                    }
-                }
+            if let Some((k, other)) = obj.iter().find(|(_, v)| !matches!(v, Json::String(_))) {
+                return Err(crate::error::invalid(
+                    &format!("{}.{k}", join(path, name)),
+                    format!("must be a string, got {}", kind_of(other)),
+                ));
             }
-            Ok(out)
+            Ok(Some(obj))
         }
         Some(other) => Err(crate::error::invalid(
             &join(path, name),
             format!("must be an object, got {}", kind_of(other)),
         )),
     }
+}
+
+/// The string at `key` of an object checked by [`opt_str_object`].
+pub fn str_at<'b>(obj: Option<&'b Obj<'_>>, key: &str) -> Option<&'b str> {
+    match obj?.get(key)? {
+        Json::String(s) => Some(s.as_ref()),
+        _ => None,
+    }
+}
+
+/// An optional object of string values, as owned labels.
+pub fn opt_labels(m: &Obj<'_>, name: &str, path: &str) -> Result<BTreeMap<String, String>, Status> {
+    let Some(obj) = opt_str_object(m, name, path)? else {
+        return Ok(BTreeMap::new());
+    };
+    Ok(obj
+        .iter()
+        .filter_map(|(k, v)| match v {
+            Json::String(s) => Some((k.to_string(), s.to_string())),
+            _ => None,
+        })
+        .collect())
 }
 
 pub fn join(path: &str, name: &str) -> String {
