@@ -9,6 +9,12 @@
 //! incident after the feed lagged. Routing needs the incident state right
 //! after each event: the published summary when it is that state, else the
 //! events replayed from the log.
+//!
+//! Most events notify nobody (alert attachments, notes, roles). Their only
+//! trace is the cursor, so the feeder gathers those cursors and hands them
+//! to the hub as one `Advance` (one outbox record) at most every
+//! `SILENT_EVERY`, instead of one record per event. What a crash loses of
+//! them is routed again after the restart, and notifies nobody again.
 
 use crate::hub::{HubMsg, Routed};
 use crate::route::{Notification, route, silent};
@@ -17,13 +23,17 @@ use incidentd_config::OrgConfig;
 use incidentd_domain::{Event, Incident, IncidentId, apply};
 use incidentd_store::StoreError;
 use ractor::ActorRef;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use tokio::sync::broadcast::error::RecvError;
 use tracing::Instrument;
 
 /// Events sent to the hub per `Ingest` call at most.
 const BATCH: usize = 256;
+/// Cursors of events that notify nobody go to the hub at most this late,
+/// or once this many incidents have one waiting.
+const SILENT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+const SILENT_MAX: usize = 4096;
 
 pub struct Feeder {
     pub handle: Handle,
@@ -37,6 +47,38 @@ pub struct Feeder {
     /// States replayed from the log, by incident (dropped once live events
     /// carry the exact state again).
     pub states: HashMap<String, Incident>,
+    /// Cursors of routed events that notify nobody, not yet at the hub.
+    pub silent: Silent,
+}
+
+/// Cursors of events that notify nobody, gathered for one `Advance`.
+#[derive(Default)]
+pub struct Silent {
+    cursors: BTreeMap<String, u64>,
+    events: u64,
+    since: Option<tokio::time::Instant>,
+}
+
+impl Silent {
+    fn add(&mut self, r: Routed) {
+        let c = self.cursors.entry(r.incident).or_default();
+        *c = (*c).max(r.version);
+        self.events += 1;
+        self.since.get_or_insert_with(tokio::time::Instant::now);
+    }
+
+    /// When the gathered cursors are due at the hub.
+    fn due(&self) -> Option<tokio::time::Instant> {
+        self.since.map(|s| s + SILENT_EVERY)
+    }
+
+    fn take(&mut self) -> Option<HubMsg> {
+        self.since = None;
+        (!self.cursors.is_empty()).then(|| HubMsg::Advance {
+            cursors: std::mem::take(&mut self.cursors),
+            events: std::mem::take(&mut self.events),
+        })
+    }
 }
 
 impl Feeder {
@@ -45,7 +87,17 @@ impl Feeder {
         self.scan_all().await;
         self.baseline = false;
         loop {
-            let first = match rx.recv().await {
+            let received = match self.silent.due() {
+                None => rx.recv().await,
+                Some(due) => tokio::select! {
+                    r = rx.recv() => r,
+                    () = tokio::time::sleep_until(due) => {
+                        self.flush_silent();
+                        continue;
+                    }
+                },
+            };
+            let first = match received {
                 Ok(p) => p,
                 Err(RecvError::Lagged(n)) => {
                     tracing::warn!(
@@ -82,12 +134,33 @@ impl Feeder {
         }
     }
 
-    /// Hands a batch to the hub; waits while the hub is full. False when the hub is gone.
-    async fn send(&self, batch: Vec<Routed>) -> bool {
-        if batch.is_empty() {
+    /// Hands a batch to the hub; waits while the hub is full. False when
+    /// the hub is gone. Events that notify nobody only move their cursors,
+    /// gathered for one `Advance`.
+    async fn send(&mut self, batch: Vec<Routed>) -> bool {
+        let mut loud = Vec::with_capacity(batch.len());
+        for r in batch {
+            if r.notifications.is_empty() {
+                self.silent.add(r);
+            } else {
+                loud.push(r);
+            }
+        }
+        if self.silent.cursors.len() >= SILENT_MAX
+            || self.silent.due().is_some_and(|d| d <= tokio::time::Instant::now())
+        {
+            self.flush_silent();
+        }
+        if loud.is_empty() {
             return true;
         }
-        ractor::call!(self.hub, |reply| HubMsg::Ingest { batch, reply }).is_ok()
+        ractor::call!(self.hub, |reply| HubMsg::Ingest { batch: loud, reply }).is_ok()
+    }
+
+    fn flush_silent(&mut self) {
+        if let Some(msg) = self.silent.take() {
+            let _ = self.hub.cast(msg);
+        }
     }
 
     async fn live(&mut self, p: &Published, batch: &mut Vec<Routed>) {
@@ -263,5 +336,36 @@ impl Source {
         .await
         .map_err(|e| format!("cannot read the event log: {e}"))?;
         Ok(routed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn routed(incident: &str, version: u64) -> Routed {
+        Routed {
+            incident: incident.into(),
+            version,
+            notifications: Vec::new(),
+            seen: None,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn silent_cursors_go_as_one_advance_with_each_incidents_latest_version() {
+        let mut silent = Silent::default();
+        assert!(silent.due().is_none() && silent.take().is_none());
+        let start = tokio::time::Instant::now();
+        for (incident, version) in [("a", 1), ("a", 3), ("b", 7), ("a", 2)] {
+            silent.add(routed(incident, version));
+        }
+        assert_eq!(silent.due(), Some(start + SILENT_EVERY));
+        let Some(HubMsg::Advance { cursors, events }) = silent.take() else {
+            panic!("an advance was due");
+        };
+        assert_eq!(events, 4);
+        assert_eq!(cursors, BTreeMap::from([("a".to_string(), 3), ("b".to_string(), 7)]));
+        assert!(silent.due().is_none() && silent.take().is_none());
     }
 }

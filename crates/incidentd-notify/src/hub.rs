@@ -90,6 +90,12 @@ pub enum HubMsg {
         key: String,
         reply: RpcReplyPort<Result<Delivery, NotifyError>>,
     },
+    /// Events that notify nobody, routed: only the cursors move (one
+    /// outbox record for many events; the feeder gathers them).
+    Advance {
+        cursors: BTreeMap<String, u64>,
+        events: u64,
+    },
     /// Every outbox record queued so far is synced (tests, shutdown).
     Flush {
         reply: RpcReplyPort<()>,
@@ -240,6 +246,10 @@ impl Actor for Hub {
                 } else {
                     st.deferred.push_back(reply);
                 }
+            }
+            HubMsg::Advance { cursors, events } => {
+                st.metrics.events_routed.fetch_add(events, Ordering::Relaxed);
+                st.persist(vec![Record::Cursors { cursors }]);
             }
             HubMsg::Outcome { key, result } => st.outcome(&key, result),
             HubMsg::Derived { key, result } => st.derived(&key, result),

@@ -184,6 +184,7 @@ impl Notifier {
             cursors,
             baseline: !existed,
             states: HashMap::new(),
+            silent: feeder::Silent::default(),
         };
         tokio::spawn(feeder.run());
         let sent: HashMap<String, u64> = cursors_for_digest;
