@@ -221,6 +221,51 @@ async fn pending_deliveries_survive_kill_9_and_arrive_once_each() {
     server.terminate().await;
 }
 
+/// A data dir whose outbox is new (lost, or older than notifications)
+/// starts at the present: the past is not notified, neither at that start
+/// nor after a `kill -9` right after it (the start-up cursors are synced
+/// before the server is ready), and what happens next is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_outbox_starts_at_the_present_even_after_a_kill_9() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hook = sink().await;
+    let cfg = write_config(dir.path(), &config(&hook.url));
+    let data = dir.path().join("data");
+    let declare = |title: &str| pb::DeclareIncidentRequest {
+        title: title.into(),
+        team: "payments".into(),
+        severity: pb::Severity::Sev2 as i32,
+        ..Default::default()
+    };
+    let server = Server::start(&data, &cfg).await;
+    let mut c = server.client().await;
+    let old = c
+        .declare_incident(declare("Card payments failing"))
+        .await
+        .expect("declare")
+        .into_inner();
+    until("the first declaration delivered", async || hook.delivered().len() == 1).await;
+    assert_eq!(server.terminate().await.code(), Some(0));
+
+    std::fs::remove_file(data.join("outbox.log")).expect("remove the outbox");
+    Server::start(&data, &cfg).await.kill9().await;
+    let server = Server::start(&data, &cfg).await;
+    let mut c = server.client().await;
+    let new = c
+        .declare_incident(declare("Refunds stuck"))
+        .await
+        .expect("declare")
+        .into_inner();
+    until("the new declaration delivered", async || hook.delivered().len() == 2).await;
+    assert!(
+        deliveries(&server, &old.id).await.is_empty(),
+        "the past was notified again"
+    );
+    assert_eq!(deliveries(&server, &new.id).await.len(), 1);
+    assert!(hook.delivered().values().all(|n| *n == 1), "{:?}", hook.delivered());
+    server.terminate().await;
+}
+
 /// The payments team with every kind of route: team chat, stakeholder mail
 /// (and `executives` by mail), a status page, and a drill channel.
 fn drill_config(sink: &str, smtp_port: u16) -> String {

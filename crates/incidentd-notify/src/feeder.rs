@@ -85,6 +85,7 @@ impl Feeder {
     pub async fn run(mut self) {
         let mut rx = self.handle.watch_all();
         self.scan_all().await;
+        self.flush_silent();
         self.baseline = false;
         loop {
             let received = match self.silent.due() {
@@ -132,6 +133,15 @@ impl Feeder {
                 self.scan_all().await;
             }
         }
+    }
+
+    /// A new outbox: every incident's cursor at its current version,
+    /// synced to the outbox before this returns (the past is not notified).
+    pub async fn baseline_now(&mut self) {
+        self.scan_all().await;
+        self.flush_silent();
+        self.baseline = false;
+        let _ = ractor::call!(self.hub, |reply| HubMsg::Flush { reply });
     }
 
     /// Hands a batch to the hub; waits while the hub is full. False when

@@ -177,7 +177,7 @@ impl Notifier {
             .map(|(k, v)| (k.clone(), *v))
             .collect();
         let (digest_handle, digest_org) = (handle.clone(), org.clone());
-        let feeder = feeder::Feeder {
+        let mut feeder = feeder::Feeder {
             handle,
             org,
             hub: hub.clone(),
@@ -186,6 +186,12 @@ impl Notifier {
             states: HashMap::new(),
             silent: feeder::Silent::default(),
         };
+        if !existed {
+            // A new outbox on a store that may have history starts at the
+            // present, durably before the server is ready: a crash right after
+            // the start must not make the next start notify about the past.
+            feeder.baseline_now().await;
+        }
         tokio::spawn(feeder.run());
         let sent: HashMap<String, u64> = cursors_for_digest;
         tokio::spawn(digest::run(digest_handle, digest_org, hub.clone(), sent));
