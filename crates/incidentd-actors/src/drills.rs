@@ -255,7 +255,7 @@ impl CalendarState {
         let clock = self.handle.clock();
         self.timer = self
             .next_due()
-            .map(|due| Timer::start(&clock, due, myself.clone(), CalendarMsg::Tick));
+            .map(|due| Timer::start(&clock, due, myself.clone(), || CalendarMsg::Tick));
     }
 
     /// A quarter after the team's latest drill (scheduled or held), or from now.

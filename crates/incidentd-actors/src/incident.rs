@@ -359,7 +359,9 @@ impl IncidentState {
     /// Arms the one timer for `due` (wall time), replacing another.
     fn arm(&mut self, myself: &ActorRef<IncidentMsg>, due: Timestamp) {
         if self.timer.as_ref().is_none_or(|t| t.due() != due) {
-            self.timer = Some(Timer::start(&self.shared.clock, due, myself.clone(), IncidentMsg::Tick));
+            self.timer = Some(Timer::start(&self.shared.clock, due, myself.clone(), || {
+                IncidentMsg::Tick
+            }));
         }
     }
 

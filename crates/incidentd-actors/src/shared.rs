@@ -95,19 +95,26 @@ impl Clock {
     }
 }
 
-/// A one-shot timer: sends `msg` to `to` when wall time `due` comes, on
+/// A one-shot timer: sends `msg()` to `to` when wall time `due` comes, on
 /// tokio's clock (so a paused test clock drives it). Dropping it disarms it.
+/// The message is made when it is sent: a waiting timer task (one per live
+/// incident) does not hold a whole actor message.
 pub(crate) struct Timer {
     due: Timestamp,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Timer {
-    pub(crate) fn start<M: ractor::Message>(clock: &Clock, due: Timestamp, to: ractor::ActorRef<M>, msg: M) -> Timer {
+    pub(crate) fn start<M: ractor::Message>(
+        clock: &Clock,
+        due: Timestamp,
+        to: ractor::ActorRef<M>,
+        msg: fn() -> M,
+    ) -> Timer {
         let at = clock.instant_at(due);
         let task = tokio::spawn(async move {
             tokio::time::sleep_until(at).await;
-            let _ = to.cast(msg);
+            let _ = to.cast(msg());
         });
         Timer { due, task }
     }

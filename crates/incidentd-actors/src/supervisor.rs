@@ -334,12 +334,9 @@ impl SupervisorState {
             return;
         };
         if self.wake_timer.as_ref().is_none_or(|t| t.due() != due) {
-            self.wake_timer = Some(Timer::start(
-                &self.shared.clock,
-                due,
-                myself.clone(),
-                SupervisorMsg::Wake,
-            ));
+            self.wake_timer = Some(Timer::start(&self.shared.clock, due, myself.clone(), || {
+                SupervisorMsg::Wake
+            }));
         }
     }
 
