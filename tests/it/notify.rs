@@ -128,6 +128,16 @@ fn config(hook: &str) -> String {
     format!("{base}\n[[destinations]]\nid = \"pay-hook\"\nkind = \"webhook\"\nurl = \"{hook}\"\nsecret = \"s\"\n")
 }
 
+/// A SEV-2 of the payments team (the team routed to the sink).
+fn payments_sev2(title: &str) -> pb::DeclareIncidentRequest {
+    pb::DeclareIncidentRequest {
+        title: title.into(),
+        team: "payments".into(),
+        severity: pb::Severity::Sev2 as i32,
+        ..Default::default()
+    }
+}
+
 /// Polls every 20 ms until `f` holds; fails after 30 s.
 pub(crate) async fn until(what: &str, mut f: impl AsyncFnMut() -> bool) {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -176,12 +186,7 @@ async fn pending_deliveries_survive_kill_9_and_arrive_once_each() {
     let server = Server::start(&data, &cfg).await;
     let mut c = server.client().await;
     let inc = c
-        .declare_incident(pb::DeclareIncidentRequest {
-            title: "Card payments failing".into(),
-            team: "payments".into(),
-            severity: pb::Severity::Sev2 as i32,
-            ..Default::default()
-        })
+        .declare_incident(payments_sev2("Card payments failing"))
         .await
         .expect("declare")
         .into_inner();
@@ -231,32 +236,26 @@ async fn a_new_outbox_starts_at_the_present_even_after_a_kill_9() {
     let hook = sink().await;
     let cfg = write_config(dir.path(), &config(&hook.url));
     let data = dir.path().join("data");
-    let declare = |title: &str| pb::DeclareIncidentRequest {
-        title: title.into(),
-        team: "payments".into(),
-        severity: pb::Severity::Sev2 as i32,
-        ..Default::default()
+    // Declares a SEV-2 of payments and waits until the sink has `delivered` deliveries.
+    let declare_delivered = async |server: &Server, title: &str, delivered: usize| {
+        let inc = server
+            .client()
+            .await
+            .declare_incident(payments_sev2(title))
+            .await
+            .expect("declare")
+            .into_inner();
+        until(title, async || hook.delivered().len() == delivered).await;
+        inc
     };
     let server = Server::start(&data, &cfg).await;
-    let mut c = server.client().await;
-    let old = c
-        .declare_incident(declare("Card payments failing"))
-        .await
-        .expect("declare")
-        .into_inner();
-    until("the first declaration delivered", async || hook.delivered().len() == 1).await;
+    let old = declare_delivered(&server, "Card payments failing", 1).await;
     assert_eq!(server.terminate().await.code(), Some(0));
 
     std::fs::remove_file(data.join("outbox.log")).expect("remove the outbox");
     Server::start(&data, &cfg).await.kill9().await;
     let server = Server::start(&data, &cfg).await;
-    let mut c = server.client().await;
-    let new = c
-        .declare_incident(declare("Refunds stuck"))
-        .await
-        .expect("declare")
-        .into_inner();
-    until("the new declaration delivered", async || hook.delivered().len() == 2).await;
+    let new = declare_delivered(&server, "Refunds stuck", 2).await;
     assert!(
         deliveries(&server, &old.id).await.is_empty(),
         "the past was notified again"
