@@ -103,6 +103,16 @@ pub enum Start {
     State(Box<Incident>),
     /// Load snapshot + tail from the store (rehydration, restart after a crash).
     Load,
+    /// A declaration the supervisor already decided (to refuse a bad one
+    /// before spawning anything): the actor's first command, the declaration,
+    /// takes these events instead of deciding them again.
+    Declaring(Declared),
+}
+
+/// The events of a declaration, decided at `now` on the undeclared state.
+pub struct Declared {
+    pub events: Vec<incidentd_domain::Event>,
+    pub now: Timestamp,
 }
 
 pub struct IncidentArgs {
@@ -131,6 +141,8 @@ pub struct IncidentState {
     retiring: bool,
     /// The one armed timer (its deadline sends `Tick`).
     timer: Option<Timer>,
+    /// The declaration's events, decided by the supervisor (`Start::Declaring`).
+    declaring: Option<Declared>,
 }
 
 /// How long to wait before trying again when firing a deadline failed (the
@@ -166,8 +178,13 @@ impl Actor for IncidentActor {
         _myself: ActorRef<Self::Msg>,
         args: IncidentArgs,
     ) -> std::result::Result<IncidentState, ActorProcessingErr> {
+        let mut declaring = None;
         let incident = match args.start {
             Start::State(s) => *s,
+            Start::Declaring(d) => {
+                declaring = Some(d);
+                Incident::default()
+            }
             Start::Load => {
                 let rec = args.shared.store.load_incident(args.id.to_bytes()).await?;
                 match rec {
@@ -191,6 +208,7 @@ impl Actor for IncidentActor {
             last_offset: 0,
             retiring: false,
             timer: None,
+            declaring,
         })
     }
 
@@ -387,12 +405,16 @@ impl IncidentState {
         let events = {
             let org = self.shared.org();
             let policy = org.policy(&team_of(&self.incident, &cmd));
+            let decided = self.declaring.take().filter(|_| !self.incident.is_declared());
             let ctx = Ctx {
-                now: self.shared.clock.now(),
+                now: decided.as_ref().map_or_else(|| self.shared.clock.now(), |d| d.now),
                 policy: &policy,
                 directory: &*org,
             };
-            let mut events = decide(&self.incident, &cmd, &ctx)?;
+            let mut events = match decided {
+                Some(d) => d.events,
+                None => decide(&self.incident, &cmd, &ctx)?,
+            };
             let answered = events.len();
             // A declaration: the new incident is built on a copy (it is
             // small), once; what it makes due at once (a SEV-1's stakeholder

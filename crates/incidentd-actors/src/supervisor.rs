@@ -10,7 +10,7 @@
 
 use crate::codec;
 use crate::error::Error;
-use crate::incident::{Answer, IncidentActor, IncidentArgs, IncidentMsg, ReplyKind, Start};
+use crate::incident::{Answer, Declared, IncidentActor, IncidentArgs, IncidentMsg, ReplyKind, Start};
 use crate::shared::{Shared, Timer};
 use incidentd_domain::{Action, Command, Incident, IncidentId, Severity, Status, Timestamp, timers};
 use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
@@ -414,13 +414,16 @@ impl SupervisorState {
                 number: self.next_number,
             };
         }
-        // Validate before spawning anything: a refused declaration leaves no trace.
-        if let Err(e) = self.validate_declaration(&cmd) {
-            reply.send(Err(e.into()));
-            return;
-        }
+        // Decide before spawning anything: a refused declaration leaves no trace.
+        let declared = match self.decide_declaration(&cmd) {
+            Ok(d) => d,
+            Err(e) => {
+                reply.send(Err(e.into()));
+                return;
+            }
+        };
         self.next_number += 1;
-        match self.spawn(myself, id, Start::State(Box::default())).await {
+        match self.spawn(myself, id, Start::Declaring(declared)).await {
             Ok(actor) => {
                 if let Some(rid) = &request_id {
                     if self.declared_requests.len() > 100_000 {
@@ -443,19 +446,21 @@ impl SupervisorState {
         }
     }
 
-    fn validate_declaration(&self, cmd: &Command) -> std::result::Result<(), incidentd_domain::DomainError> {
+    fn decide_declaration(&self, cmd: &Command) -> std::result::Result<Declared, incidentd_domain::DomainError> {
         let org = self.shared.org();
         let team = match &cmd.action {
             Action::Declare { team, .. } => team.as_str(),
             _ => "",
         };
         let policy = org.policy(team);
+        let now = self.shared.clock.now();
         let ctx = incidentd_domain::Ctx {
-            now: self.shared.clock.now(),
+            now,
             policy: &policy,
             directory: &*org,
         };
-        incidentd_domain::decide(&Incident::default(), cmd, &ctx).map(|_| ())
+        let events = incidentd_domain::decide(&Incident::default(), cmd, &ctx)?;
+        Ok(Declared { events, now })
     }
 
     async fn route(&mut self, myself: &ActorRef<SupervisorMsg>, id: IncidentId, msg: IncidentMsg) {
