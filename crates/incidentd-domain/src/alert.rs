@@ -89,19 +89,34 @@ pub struct Alert {
 }
 
 /// An incident's alerts in arrival order, one per fingerprint, indexed by
-/// fingerprint: looking one up, attaching and changing a status cost the
-/// same however many alerts a storm attached. Serialized as the plain list;
-/// the index and the unresolved count are rebuilt when it is read.
+/// fingerprint once there are more than [`INDEX_FROM`]: looking one up,
+/// attaching and changing a status cost the same however many alerts a storm
+/// attached, and the usual incident with a handful of alerts carries no
+/// index (a scan of a few is as fast, and every live incident is smaller).
+/// Serialized as the plain list; the index and the unresolved count are
+/// rebuilt when it is read.
 #[derive(Clone, Default)]
 pub struct AlertList {
     list: Vec<Alert>,
+    /// Empty while the list has at most `INDEX_FROM` alerts.
     by_fingerprint: HashMap<String, usize>,
     unresolved: usize,
 }
 
+/// Lists up to this long are scanned instead of indexed.
+const INDEX_FROM: usize = 8;
+
 impl AlertList {
     pub fn get(&self, fingerprint: &str) -> Option<&Alert> {
-        self.by_fingerprint.get(fingerprint).and_then(|&i| self.list.get(i))
+        self.position(fingerprint).and_then(|i| self.list.get(i))
+    }
+
+    fn position(&self, fingerprint: &str) -> Option<usize> {
+        if self.list.len() <= INDEX_FROM {
+            self.list.iter().position(|a| a.fingerprint == fingerprint)
+        } else {
+            self.by_fingerprint.get(fingerprint).copied()
+        }
     }
 
     /// Alerts not resolved.
@@ -112,21 +127,36 @@ impl AlertList {
     /// Adds the alert, or replaces the one with its fingerprint (keeping its place).
     pub fn upsert(&mut self, alert: Alert) {
         self.unresolved += usize::from(alert.status != AlertStatus::Resolved);
-        match self.by_fingerprint.get(&alert.fingerprint) {
-            Some(&i) => {
+        match self.position(&alert.fingerprint) {
+            Some(i) => {
                 let old = std::mem::replace(&mut self.list[i], alert);
                 self.unresolved -= usize::from(old.status != AlertStatus::Resolved);
             }
             None => {
-                self.by_fingerprint.insert(alert.fingerprint.clone(), self.list.len());
+                if self.list.is_empty() {
+                    // Most incidents hold one alert: room for exactly one, not four.
+                    self.list.reserve_exact(1);
+                }
                 self.list.push(alert);
+                let len = self.list.len();
+                if len == INDEX_FROM + 1 {
+                    self.by_fingerprint = self
+                        .list
+                        .iter()
+                        .enumerate()
+                        .map(|(i, a)| (a.fingerprint.clone(), i))
+                        .collect();
+                } else if len > INDEX_FROM + 1 {
+                    self.by_fingerprint
+                        .insert(self.list[len - 1].fingerprint.clone(), len - 1);
+                }
             }
         }
     }
 
     /// Changes the alert with this fingerprint, if there is one (not its fingerprint).
     pub fn update(&mut self, fingerprint: &str, change: impl FnOnce(&mut Alert)) -> Option<&Alert> {
-        let &i = self.by_fingerprint.get(fingerprint)?;
+        let i = self.position(fingerprint)?;
         let a = self.list.get_mut(i)?;
         let was = a.status != AlertStatus::Resolved;
         let key = std::mem::take(&mut a.fingerprint);
@@ -765,7 +795,7 @@ fn display_name(a: &Alert) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{Alert, AlertList, AlertStatus};
+    use super::{Alert, AlertList, AlertStatus, INDEX_FROM};
     use crate::time::Timestamp;
 
     fn alert(fp: &str, status: AlertStatus) -> Alert {
@@ -778,6 +808,32 @@ mod tests {
             started_at: Timestamp(1),
             ended_at: None,
         }
+    }
+
+    #[test]
+    fn alert_list_finds_every_alert_before_and_after_it_grows_an_index() {
+        let mut l = AlertList::default();
+        for n in 0..(INDEX_FROM * 3) {
+            l.upsert(alert(&format!("f{n}"), AlertStatus::Firing));
+            // Every alert so far, first and last included, is found; a stranger is not.
+            for m in [0, n / 2, n] {
+                assert_eq!(
+                    l.get(&format!("f{m}")).map(|a| a.fingerprint.as_str()),
+                    Some(format!("f{m}").as_str())
+                );
+            }
+            assert!(l.get("stranger").is_none());
+        }
+        // Replacing and changing still hit the right alert with the index in use.
+        l.upsert(alert("f3", AlertStatus::Resolved));
+        l.update(&format!("f{}", INDEX_FROM * 2), |a| a.status = AlertStatus::Resolved);
+        assert_eq!((l.len(), l.unresolved()), (INDEX_FROM * 3, INDEX_FROM * 3 - 2));
+        assert_eq!(l[3].status, AlertStatus::Resolved);
+        assert_eq!(l[INDEX_FROM * 2].status, AlertStatus::Resolved);
+        // The same list read back (serialized as the plain list) finds the same alerts.
+        let back: AlertList = l.iter().cloned().collect();
+        assert_eq!(back, l);
+        assert_eq!(back.get("f20").map(|a| a.status), Some(AlertStatus::Firing));
     }
 
     #[test]
